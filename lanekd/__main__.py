@@ -1,0 +1,3 @@
+from lanekd.cli import entry
+
+entry()
