@@ -1,0 +1,1 @@
+"""Run trained or exported lane models on images and videos (``lanekd predict``)."""
