@@ -1,0 +1,280 @@
+"""Small hook objects for the training loop (detectron2 style): orthogonal concerns stay out
+of the loop body. Each hook sees the trainer through ``self.trainer`` and may carry state that
+is saved in the checkpoint (``state_dict``/``load_state_dict``).
+
+Order matters and is fixed by :func:`lanekd.engine.trainer.train`: metrics log, progress,
+validation (so ``best.pt`` carries the fresh metric), TensorBoard, then checkpoint (so
+``last.pt`` carries every other hook's state).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lanekd.utils.progress import use_progress_bar
+
+if TYPE_CHECKING:
+    from lanekd.engine.trainer import Trainer
+
+#: Loss terms always present in metrics.jsonl (0.0 when a term is not used by the run).
+LOSS_NAMES = (
+    "loss_seg",
+    "loss_exist",
+    "loss_iou",
+    "loss_sad",
+    "loss_intra_kd",
+    "loss_lgad",
+    "loss_kd",
+    "loss_at",
+)
+
+
+class HookBase:
+    """Base class: every method is a no-op."""
+
+    trainer: Trainer
+
+    def before_train(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class MetricsLogger(HookBase):
+    """Append one JSON object per logged iteration to ``DIR/metrics.jsonl``.
+
+    Training records: ``{"type": "train", "iter", "epoch", "lr", "img_s", "time", <every loss
+    term>, "loss_total"}`` with each loss averaged over the iterations since the previous record.
+    Validation records are written by :class:`ValidationHook` through :meth:`write`. On resume,
+    records past the resumed iteration (logged after the last checkpoint) are dropped.
+    """
+
+    def __init__(self, path: str | Path, every: int = 10) -> None:
+        self.path = Path(path)
+        self.every = every
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._t0 = 0.0
+        self._images = 0
+
+    def before_train(self) -> None:
+        start = self.trainer.iter
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if start > 0 and self.path.exists():
+            kept = [
+                ln
+                for ln in self.path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("iter", 0) <= start
+            ]
+            self.path.write_text("".join(k + "\n" for k in kept))
+        elif start == 0:
+            self.path.write_text("")
+        self._t0 = time.perf_counter()
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def after_step(self) -> None:
+        t = self.trainer
+        for k, v in t.last_losses.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._count += 1
+        self._images += t.global_batch
+        if t.iter % self.every and t.iter != t.max_iter:
+            return
+        now = time.perf_counter()
+        rec: dict[str, Any] = {"type": "train", "iter": t.iter, "epoch": t.epoch_float, "lr": t.lr}
+        for name in (
+            *LOSS_NAMES,
+            *sorted(k for k in self._sums if k not in LOSS_NAMES and k != "loss_total"),
+        ):
+            rec[name] = self._sums.get(name, 0.0) / self._count
+        rec["loss_total"] = self._sums.get("loss_total", 0.0) / self._count
+        rec["img_s"] = self._images / max(now - self._t0, 1e-9)
+        rec["time"] = time.time()
+        t.last_record = rec
+        self.write(rec)
+        self._sums, self._count, self._images, self._t0 = {}, 0, 0, now
+
+
+class ProgressHook(HookBase):
+    """A rich progress bar (loss terms, lr, img/s, ETA) on a terminal; plain log lines on stderr
+    when not a terminal; nothing with ``quiet`` (the CLI prints the summary)."""
+
+    def __init__(self, quiet: bool = False, every: int = 10, description: str = "train") -> None:
+        self.quiet = quiet
+        self.every = every
+        self.description = description
+        self._progress: Any = None
+        self._task: Any = None
+        self._t0 = 0.0
+        self._start_iter = 0
+
+    def before_train(self) -> None:
+        self._t0 = time.perf_counter()
+        self._start_iter = self.trainer.iter
+        if use_progress_bar(self.quiet):
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                self.description, total=self.trainer.max_iter, completed=self.trainer.iter, info=""
+            )
+
+    def _info(self) -> str:
+        t = self.trainer
+        done = t.iter - self._start_iter
+        img_s = done * t.global_batch / max(time.perf_counter() - self._t0, 1e-9)
+        terms = " ".join(
+            f"{k[5:]}={v:.4f}" for k, v in t.last_losses.items() if v != 0.0 or k == "loss_total"
+        )
+        return f"{terms} lr={t.lr:.2e} {img_s:.1f} img/s"
+
+    def after_step(self) -> None:
+        if self.quiet:
+            return
+        t = self.trainer
+        if self._progress is not None:
+            self._progress.update(self._task, completed=t.iter, info=self._info())
+        elif t.iter % self.every == 0 or t.iter == t.max_iter:
+            done = t.iter - self._start_iter
+            elapsed = time.perf_counter() - self._t0
+            eta = elapsed / max(done, 1) * (t.max_iter - t.iter)
+            print(
+                f"[{self.description}] iter {t.iter}/{t.max_iter} {self._info()} eta {eta:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def after_train(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class ValidationHook(HookBase):
+    """Validate every ``every`` iterations (0 = only at the end) and keep ``best.pt`` for the
+    highest metric (CULane F1 or TuSimple accuracy). Runs on rank 0; other ranks wait."""
+
+    def __init__(
+        self, evaluate_fn: Any, every: int, logger: MetricsLogger | None, best_path: str | Path
+    ) -> None:
+        self.evaluate_fn = evaluate_fn
+        self.every = every
+        self.logger = logger
+        self.best_path = Path(best_path)
+        self.best: float = -math.inf
+        self.best_iter = -1
+        self.last: dict[str, Any] | None = None
+
+    def _run(self) -> None:
+        t = self.trainer
+        if t.is_main:
+            result = self.evaluate_fn(t.model)
+            self.last = {"type": "val", "iter": t.iter, **result}
+            t.last_val = self.last
+            if self.logger is not None:
+                self.logger.write(self.last)
+            if result["value"] > self.best:
+                self.best, self.best_iter = float(result["value"]), t.iter
+                t.save_checkpoint(self.best_path, metrics=self.last)
+            if not t.quiet:
+                print(
+                    f"[val] iter {t.iter}: {result['metric']} = {result['value']:.4f} "
+                    f"(best {self.best:.4f} @ {self.best_iter})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        t.barrier()
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if self.every and t.iter % self.every == 0 and t.iter != t.max_iter:
+            self._run()
+
+    def after_train(self) -> None:
+        t = self.trainer
+        if t.iter == t.max_iter and (self.last is None or self.last["iter"] != t.iter):
+            self._run()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_iter": self.best_iter, "last": self.last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_iter, self.last = state["best"], state["best_iter"], state["last"]
+        self.trainer.last_val = self.last
+
+
+class TensorBoardHook(HookBase):
+    """Mirror the metrics records into TensorBoard event files (``tensorboard`` extra)."""
+
+    def __init__(self, log_dir: str | Path) -> None:
+        from lanekd.errors import ConfigError
+
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError(
+                "--tensorboard needs the tensorboard package: pip install 'lanekd[tensorboard]'"
+            ) from None
+        self.writer = SummaryWriter(str(log_dir))
+        self._logged = -1
+
+    def after_step(self) -> None:
+        t = self.trainer
+        rec = t.last_record
+        if rec is not None and rec["iter"] != self._logged:
+            self._logged = rec["iter"]
+            for k, v in rec.items():
+                if k.startswith("loss_") or k in ("lr", "img_s"):
+                    self.writer.add_scalar(f"train/{k}", v, rec["iter"])
+        val = t.last_val
+        if val is not None and val["iter"] == t.iter:
+            self.writer.add_scalar(f"val/{val['metric']}", val["value"], t.iter)
+
+    def after_train(self) -> None:
+        self.writer.close()
+
+
+class CheckpointHook(HookBase):
+    """Write ``last.pt`` every ``every`` iterations (0 = only at the end) and at the end."""
+
+    def __init__(self, path: str | Path, every: int) -> None:
+        self.path = Path(path)
+        self.every = every
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if t.is_main and self.every and t.iter % self.every == 0 and t.iter != t.max_iter:
+            t.save_checkpoint(self.path)
+
+    def after_train(self) -> None:
+        t = self.trainer
+        if t.is_main and t.iter == t.max_iter:
+            t.save_checkpoint(self.path)

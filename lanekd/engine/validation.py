@@ -1,0 +1,154 @@
+"""Validation with the shared decoder and the benchmark's own scoring, so the logged number is
+the benchmark's number.
+
+Every prepared split is scored with the CULane metric (``lanekd.evaluate.culane.score_image``:
+30-px lanes, IoU > 0.5, maximum-weight matching) on the source frame size of the data, pooled
+over images, and per category. TuSimple-style data is also scored with the CULane F1 (on its
+own frame size): the TuSimple accuracy needs the official JSON files and row sampling, which the
+in-memory validation does not reproduce; use ``lanekd evaluate --benchmark tusimple`` for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lanekd.engine.losses import onehot_label
+
+
+def f1_counts(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+    """Precision, recall and F1 from counts (0 when undefined, as the CULane tool prints)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "precision": p, "recall": r, "f1": f1}
+
+
+@torch.no_grad()
+def predict_lanes(
+    model: nn.Module,
+    images: torch.Tensor,
+    profile: Any,
+    *,
+    label: torch.Tensor | None = None,
+    label_input_classes: int = 0,
+    amp: str | None = None,
+    channels_last: bool = False,
+) -> tuple[list[list[np.ndarray]], torch.Tensor, torch.Tensor]:
+    """Run ``model`` and decode lanes.
+
+    Args:
+        images: ``(B, 3, H, W)`` normalised images on the model's device.
+        profile: decoder profile (name or object for ``lanekd.decode.decode``).
+        label: ``(B, H, W)`` labels, used as input when ``label_input_classes`` > 0 (LGAD teacher).
+
+    Returns:
+        ``(lanes, prob, exist)``: per image the decoded lanes (source pixels), the ``(B, C, H, W)``
+        probabilities and ``(B, L)`` existence probabilities.
+    """
+    from lanekd.decode import decode
+
+    x = onehot_label(label, label_input_classes) if label_input_classes else images
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ctx = (
+        torch.autocast(images.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+        if amp
+        else torch.autocast(images.device.type, enabled=False)
+    )
+    with ctx:
+        out = model(x)
+    prob = out.seg.float().softmax(dim=1)
+    if out.exist is not None:
+        exist = out.exist.float().sigmoid()
+    else:  # no existence branch: a lane is present when its channel wins somewhere
+        exist = (
+            (
+                prob.argmax(dim=1, keepdim=True)
+                == torch.arange(1, prob.shape[1], device=prob.device).view(1, -1, 1, 1)
+            )
+            .flatten(2)
+            .any(dim=2)
+            .float()
+        )
+    lanes = decode(prob, exist, profile=profile)
+    return lanes, prob, exist
+
+
+def evaluate_model(
+    model: nn.Module,
+    h5_path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    amp: str | None = None,
+    label_input_classes: int = 0,
+    max_images: int | None = None,
+    channels_last: bool = False,
+    profile: Any = None,
+    per_category: bool = True,
+) -> dict[str, Any]:
+    """Score ``model`` on a prepared HDF5 split with the CULane metric.
+
+    Returns:
+        ``{"metric": "culane_f1", "value": f1, "tp", "fp", "fn", "precision", "recall", "f1",
+        "images", "categories": {name: {...}}}``.
+    """
+    from lanekd.data import LaneDataset, LaneH5
+    from lanekd.engine.trainer import data_attrs_from_h5
+    from lanekd.evaluate.culane import score_image
+
+    attrs = data_attrs_from_h5(h5_path)
+    prof = profile if profile is not None else attrs.get("profile", "culane")
+    source_size = tuple(int(v) for v in attrs.get("source_size", (590, 1640)))
+    h5 = LaneH5(h5_path)
+    ds = LaneDataset(h5_path, train=False)
+    n = len(ds) if max_images is None else min(len(ds), max_images)
+    loader = DataLoader(
+        torch.utils.data.Subset(ds, range(n)), batch_size=batch_size, shuffle=False, num_workers=0
+    )
+    was_training = model.training
+    model.eval()
+    totals = np.zeros(3, dtype=np.int64)
+    cats: dict[str, np.ndarray] = {}
+    try:
+        for batch in loader:
+            images = batch["image"].to(device)
+            label = batch["label"].to(device)
+            lanes, _, _ = predict_lanes(
+                model,
+                images,
+                prof,
+                label=label,
+                label_input_classes=label_input_classes,
+                amp=amp,
+                channels_last=channels_last,
+            )
+            for idx, pred in zip(batch["index"].tolist(), lanes, strict=True):
+                item = h5[idx]
+                gt = [np.asarray(g, dtype=np.float64) for g in item["lanes"] if len(g) >= 2]
+                pr = [np.asarray(p, dtype=np.float64) for p in pred if len(p) >= 2]
+                counts = np.asarray(score_image(gt, pr, size=source_size), dtype=np.int64)
+                totals += counts
+                if per_category:
+                    cat = str(item.get("category") or "all")
+                    cats.setdefault(cat, np.zeros(3, dtype=np.int64))
+                    cats[cat] += counts
+    finally:
+        model.train(was_training)
+        close = getattr(h5, "close", None)
+        if callable(close):
+            close()
+    res = f1_counts(*totals.tolist())
+    return {
+        "metric": "culane_f1",
+        "value": res["f1"],
+        **res,
+        "images": n,
+        "categories": {k: f1_counts(*v.tolist()) for k, v in sorted(cats.items())},
+    }
