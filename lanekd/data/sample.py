@@ -31,6 +31,8 @@ class LaneSample:
         category: optional scene category (CULane test split name, synthetic tag, ...).
         label_path: optional per-pixel label image shipped by the dataset (CULane
             ``laneseg_label_w16``, BDD100K masks, ApolloScape label ids).
+        label_format: how to read ``label_path`` into class ids (``None`` when there is no
+            label image): see ``lanekd.data.formats.labels.LABEL_FORMATS`` and ``read_label_map``.
         source: ``(file, line)`` of the annotation this sample came from, for error messages.
         image: the decoded ``(H, W, 3)`` uint8 RGB image when the sample is generated in memory
             (synthetic scenes); ``None`` for samples read from disk.
@@ -47,6 +49,7 @@ class LaneSample:
     label_path: Path | None = None
     source: tuple[str, int | None] | None = None
     image: np.ndarray | None = None
+    label_format: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.lanes) != len(self.slots):
