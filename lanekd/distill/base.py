@@ -1,0 +1,171 @@
+"""The :class:`Distiller` interface every distillation term implements, and shared helpers.
+
+A distiller is a parameter-free ``nn.Module``. The engine asks it which features to request
+(``student_features``, ``teacher_features``), what the teacher consumes (``teacher_input``) and
+calls ``forward`` once per step; ``forward`` returns the *weighted* loss term.
+
+Teacher-based distillers split their work in two so the frozen teacher's part can be cached
+(``lanekd.distill.cache``): :meth:`Distiller.teacher_targets` turns a teacher output into small
+per-sample target tensors (keys ``"<method>:<what>"``), and :meth:`Distiller.loss_from_targets`
+computes the unweighted loss. ``forward`` uses cached targets when the ``teacher`` argument
+already carries them in ``features`` (what ``TeacherCache.targets`` returns), otherwise it computes
+them from the live teacher output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from lanekd.errors import ConfigError
+from lanekd.models.output import LaneOutput
+
+IGNORE_INDEX = 255
+
+
+def zero_term(student: LaneOutput) -> torch.Tensor:
+    """An exact ``0.`` float32 scalar connected to the student graph (for an inactive term).
+
+    Connected so that ``term.backward()`` and DDP see the same graph whether or not the term is
+    active; the gradient it sends is exactly zero.
+    """
+    anchor = student.seg
+    if anchor.requires_grad:
+        return anchor.reshape(-1)[:1].sum().float() * 0.0
+    return torch.zeros((), device=anchor.device, dtype=torch.float32)
+
+
+def label_to_onehot(label: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """One-hot encode a label map; ignored pixels get an all-zero vector.
+
+    This is also the input encoding of LGAD's label-input teacher (``teacher_input="onehot"``),
+    so the engine's ``train-teacher --label-input`` and the distillers agree.
+
+    Args:
+        label: ``(B, H, W)`` integer classes in ``[0, num_classes)`` or ``ignore_index``.
+        num_classes: number of classes C.
+
+    Returns:
+        ``(B, C, H, W)`` float32 in {0, 1}.
+    """
+    if label.dim() != 3:
+        raise ValueError(f"expected a (B, H, W) label map, got shape {tuple(label.shape)}")
+    lab = label.long()
+    valid = lab != ignore_index
+    bad = valid & ((lab < 0) | (lab >= num_classes))
+    if bool(bad.any()):
+        raise ValueError(f"label values must lie in [0, {num_classes}) or be {ignore_index}, "
+                         f"got {int(lab[bad][0])}")
+    safe = torch.where(valid, lab, torch.zeros_like(lab))
+    onehot = torch.zeros(lab.shape[0], num_classes, *lab.shape[1:], device=lab.device, dtype=torch.float32)
+    onehot.scatter_(1, safe.unsqueeze(1), valid.unsqueeze(1).float())
+    return onehot
+
+
+def model_num_classes(model: nn.Module) -> int | None:
+    """The class count a lane model was built with (``build_args["num_classes"]``), if known."""
+    args = getattr(model, "build_args", None)
+    if isinstance(args, dict) and "num_classes" in args:
+        return int(args["num_classes"])
+    return None
+
+
+def model_in_channels(model: nn.Module) -> int | None:
+    """The input channel count of a lane model (``build_args["in_channels"]``, default 3), if known."""
+    args = getattr(model, "build_args", None)
+    if isinstance(args, dict):
+        return int(args.get("in_channels", 3))
+    return None
+
+
+def check_features(model: nn.Module, names: tuple[str, ...], role: str, option: str) -> None:
+    """Raise :class:`ConfigError` if ``model`` declares ``feature_channels`` and lacks any of ``names``."""
+    channels = getattr(model, "feature_channels", None)
+    if not isinstance(channels, dict):
+        return
+    missing = [n for n in names if n not in channels]
+    if missing:
+        raise ConfigError(f"{option}: the {role} has no feature(s) {', '.join(missing)} "
+                          f"(available: {', '.join(sorted(channels))})")
+
+
+def default_blocks(model: nn.Module, blocks: tuple[str, ...] | None, option: str) -> tuple[str, ...]:
+    """``blocks`` or, when ``None``, the model's ``sad_blocks``."""
+    if blocks is not None:
+        return tuple(blocks)
+    found = getattr(model, "sad_blocks", None)
+    if not found:
+        raise ConfigError(f"{option}: the student declares no sad_blocks; pass the block names explicitly")
+    return tuple(found)
+
+
+class Distiller(nn.Module):
+    """Base class of a distillation term.
+
+    Attributes:
+        name: method name as given to ``--method`` (``sad``, ``intra-kd``, ...).
+        loss_name: key of the term in logs (``loss_sad``, ...).
+        needs_teacher: whether ``forward`` needs a teacher output (live or cached).
+        teacher_input: what the teacher consumes: ``"image"`` (``batch["image"]``) or ``"onehot"``
+            (:func:`label_to_onehot` of ``batch["label"]``).
+        student_features / teacher_features: feature names to request with ``return_features=True``.
+    """
+
+    name: ClassVar[str] = ""
+    loss_name: ClassVar[str] = ""
+    needs_teacher: ClassVar[bool] = False
+    teacher_input: str = "image"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.student_features: tuple[str, ...] = ()
+        self.teacher_features: tuple[str, ...] = ()
+
+    # -- schedule ------------------------------------------------------------------------------
+    def is_active(self, iteration: int, max_iter: int) -> bool:
+        """Whether the term is non-zero at ``iteration`` (0-based) of ``max_iter``.
+
+        The engine may skip requesting features while no distiller is active.
+        """
+        return True
+
+    # -- teacher targets (cacheable) -------------------------------------------------------------
+    def target_keys(self) -> tuple[str, ...]:
+        """Keys of the per-sample targets :meth:`teacher_targets` produces."""
+        return ()
+
+    def target_signature(self) -> dict[str, Any]:
+        """The options the targets depend on (stored in a teacher cache and checked on reuse)."""
+        return {}
+
+    def teacher_targets(self, teacher: LaneOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Detached per-sample targets ``(B, ...)`` computed from a live teacher output."""
+        return {}
+
+    def resolve_targets(self, teacher: LaneOutput | None,
+                        batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Targets from a cache (``teacher.features`` already holds them) or from a live teacher."""
+        if teacher is None:
+            raise ValueError(f"{self.name} needs a teacher output (live or cached), got None")
+        keys = self.target_keys()
+        if keys and all(k in teacher.features for k in keys):
+            return {k: teacher.features[k].float() for k in keys}
+        return self.teacher_targets(teacher, batch)
+
+    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
+                iteration: int, max_iter: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"student_features={self.student_features}, teacher_features={self.teacher_features}"
+
+
+def feature(out: LaneOutput, name: str, role: str) -> torch.Tensor:
+    """``out.features[name]`` or a clear error naming what was requested."""
+    try:
+        return out.features[name]
+    except KeyError:
+        raise KeyError(f"the {role} output has no feature {name!r} (got {sorted(out.features)}); "
+                       "call the model with return_features=True") from None
