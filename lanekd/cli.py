@@ -115,24 +115,214 @@ def evaluate_cmd() -> None:
 
 
 # === train-teacher (issue 5) ===
+_O_DATA = typer.Option(None, "--data", help="Training FILE.h5 from `lanekd prepare` (default: the built-in "
+                       "synthetic set, prepared once into the cache).")
+_O_VAL = typer.Option(None, "--val", help="Validation FILE.h5 (scored with the benchmark metric).")
+_O_ITERS = typer.Option(None, "--iters", min=1, help="Training iterations (default 200 on synthetic data).")
+_O_EPOCHS = typer.Option(None, "--epochs", min=1, help="Training epochs (instead of --iters).")
+_O_BATCH = typer.Option(8, "--batch-size", min=1, help="Global batch size (all processes together).")
+_O_LR = typer.Option(0.01, "--lr", help="Learning rate for the reference batch of 12 (METHODS §2.5).")
+_O_SCALE = typer.Option(False, "--scale-lr", help="Scale --lr linearly with the global batch (lr*batch/12).")
+_O_WARMUP = typer.Option(0, "--warmup-iters", min=0, help="Linear LR warm-up iterations (from 0.1x).")
+_O_NESTEROV = typer.Option(True, "--nesterov/--no-nesterov", help="Nesterov momentum (official code: on).")
+_O_WD = typer.Option(1e-4, "--weight-decay", min=0.0, help="SGD weight decay.")
+_O_IOU = typer.Option(False, "--iou-loss", help="Add the SAD paper's soft IoU loss (weight 0.1, §3.4).")
+_O_WORKERS = typer.Option(2, "--workers", min=0, help="DataLoader worker processes.")
+_O_SEED = typer.Option(0, "--seed", help="Seed of initialisation, data order and augmentation.")
+_O_DEVICE = typer.Option("cpu", "--device", help="cpu or cuda (DDP: one GPU per torchrun process).")
+_O_AMP = typer.Option(None, "--amp", help="Mixed precision: bf16, or fp16 (with gradient scaling).")
+_O_CL = typer.Option(False, "--channels-last", help="Use the channels_last memory format (faster on GPUs).")
+_O_COMPILE = typer.Option(False, "--compile", help="Compile the model with torch.compile.")
+_O_CLIP = typer.Option(None, "--clip-grad", help="Clip the gradient norm to this value.")
+_O_SYNCBN = typer.Option(False, "--sync-bn", help="Synchronised BatchNorm across DDP processes (CUDA).")
+_O_RESUME = typer.Option(False, "--resume", help="Continue from OUT/last.pt.")
+_O_CKPT = typer.Option(500, "--ckpt-every", min=0, help="Write last.pt every N iterations (and at the end).")
+_O_VALEVERY = typer.Option(0, "--val-every", min=0, help="Validate every N iterations (0: only at the end).")
+_O_MAXVAL = typer.Option(None, "--max-val-images", min=1, help="Validate on at most this many images.")
+_O_LOGEVERY = typer.Option(10, "--log-every", min=1, help="Write a metrics.jsonl record every N iterations.")
+_O_NOAUG = typer.Option(False, "--no-augment", help="Train without random augmentation.")
+_O_TB = typer.Option(False, "--tensorboard", help="Also write TensorBoard logs (needs lanekd[tensorboard]).")
+_O_QUIET = typer.Option(False, "--quiet", help="No progress output; only the one-line summary.")
+_O_JSON = typer.Option(False, "--json", help="Print the final summary as one JSON document on stdout.")
+_O_SYN_N = typer.Option(240, "--synthetic-n", min=1, help="Synthetic training images when --data is absent.")
+# the flags train-teacher and distill share (passed through to TrainConfig)
+_COMMON_TRAIN = ("data", "val", "iters", "epochs", "batch_size", "lr", "scale_lr", "warmup_iters", "nesterov",
+                 "weight_decay", "iou_loss", "workers", "seed", "device", "amp", "channels_last", "compile",
+                 "clip_grad", "sync_bn", "resume", "ckpt_every", "val_every", "max_val_images", "log_every",
+                 "no_augment", "tensorboard", "synthetic_n")
+
+
+def _train_config(**kw: Any) -> Any:
+    """A TrainConfig from the common flags (defaults for the built-in synthetic data)."""
+    from lanekd.engine import TrainConfig
+
+    if kw["iters"] is None and kw["epochs"] is None:
+        if kw["data"] is not None:
+            raise typer.BadParameter("give --iters or --epochs", param_hint="--iters")
+        kw["iters"] = 200
+    iou = kw.pop("iou_loss")
+    augment = not kw.pop("no_augment")
+    data = kw.pop("data")
+    val = kw.pop("val")
+    return TrainConfig(data=str(data) if data else None, val=str(val) if val else None,
+                       iou_weight=0.1 if iou else 0.0, augment=augment, **kw)
+
+
+def _run_training(cfg: Any, title: str, json_out: bool) -> None:
+    """Run :func:`lanekd.engine.train`, map interruption to exit 130/143, print the summary."""
+    from lanekd.engine import TrainingInterrupted, train
+
+    try:
+        res = train(cfg)
+    except TrainingInterrupted as e:
+        err(f"error: {e}")
+        raise typer.Exit(e.exit_code) from None
+    if json_out:
+        print_json(res.to_dict())
+        return
+    metric = (f", {res.metric} {res.final_value:.4f} (best {res.best_value:.4f} @ {res.best_iter})"
+              if res.metric else "")
+    loss = f", loss {res.loss_total:.4f}" if res.loss_total is not None else ""
+    files = "last.pt, best.pt" if res.best_checkpoint else "last.pt"
+    typer.echo(f"{title}: {res.iterations} iterations{loss}{metric}, {res.img_s:.1f} img/s; "
+               f"outputs in {res.out_dir} ({files}, metrics.jsonl)")
+
+
 @app.command("train-teacher")
-def train_teacher_cmd() -> None:
-    """Train a teacher network (RGB or label-input for LGAD)."""
-    _not_implemented("train-teacher", 5)
+def train_teacher_cmd(
+    model: str = typer.Option("resnet18", "--model", help="Teacher architecture (see `lanekd models`)."),
+    label_input: bool = typer.Option(False, "--label-input", help="Train LGAD's teacher: fed the one-hot "
+                                     "label map, it reconstructs it (METHODS §5.3)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/teacher-MODEL)."),
+    data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
+    epochs: int | None = _O_EPOCHS, batch_size: int = _O_BATCH, lr: float = _O_LR, scale_lr: bool = _O_SCALE,
+    warmup_iters: int = _O_WARMUP, nesterov: bool = _O_NESTEROV, weight_decay: float = _O_WD,
+    iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
+    amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
+    clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,
+    ckpt_every: int = _O_CKPT, val_every: int = _O_VALEVERY, max_val_images: int | None = _O_MAXVAL,
+    log_every: int = _O_LOGEVERY, no_augment: bool = _O_NOAUG, tensorboard: bool = _O_TB,
+    synthetic_n: int = _O_SYN_N, quiet: bool = _O_QUIET, json_out: bool = _O_JSON,
+) -> None:
+    """Train a teacher network (RGB, or label-input for LGAD)."""
+    out = out or Path("runs") / (f"teacher-{model}" + ("-label" if label_input else ""))
+    common = {k: v for k, v in locals().items() if k in _COMMON_TRAIN}
+    cfg = _train_config(model=model, label_input=label_input, out=str(out), quiet=quiet or json_out, **common)
+    _run_training(cfg, f"teacher {model}" + (" (label input)" if label_input else ""), json_out)
 
 
 # === distill (issue 5) ===
 @app.command("distill")
-def distill_cmd() -> None:
+def distill_cmd(
+    method: str = typer.Option("sad", "--method", help="none, sad, intra-kd, lgad, kd, at, or a comma list "
+                               "(e.g. sad,kd)."),
+    student: str = typer.Option("enet-sad", "--student", help="Student architecture (see `lanekd models`)."),
+    teacher: Path | None = typer.Option(None, "--teacher", help="Frozen teacher checkpoint (intra-kd, kd, "
+                                        "at: RGB teacher; lgad: `train-teacher --label-input`)."),
+    cache_teacher: bool = typer.Option(False, "--cache-teacher", help="Compute the teacher's targets once "
+                                       "into OUT/teacher_cache.h5 (implies --no-augment)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/distill-METHOD)."),
+    # SAD (METHODS §3)
+    sad_gamma: float | None = typer.Option(None, "--sad-gamma", help="SAD loss weight gamma (default 0.1)."),
+    sad_start: int | None = typer.Option(None, "--sad-start", help="Iteration at which SAD switches on "
+                                         "(default: 2/3 of training)."),
+    sad_blocks: str | None = typer.Option(None, "--sad-blocks", help="SAD chain, shallow to deep, comma list "
+                                          "(default: the student's sad_blocks)."),
+    sad_p: float | None = typer.Option(None, "--sad-p", help="Attention exponent p of sum_c |A|^p "
+                                       "(default 2)."),
+    sad_detach: bool | None = typer.Option(None, "--sad-detach/--no-sad-detach", help="Stop the gradient "
+                                           "through the deeper (target) map (default: on)."),
+    sad_label_mimic: bool | None = typer.Option(None, "--sad-label-mimic/--no-sad-label-mimic",
+                                                help="Released-code variant: the deepest block also "
+                                                "mimics the label."),
+    sad_reduction: str | None = typer.Option(None, "--sad-reduction", help="sum-mean (default) or mean."),
+    # IntRA-KD (METHODS §4)
+    alpha: float | None = typer.Option(None, "--alpha", help="IntRA-KD loss weight alpha (default 1.0)."),
+    intra_kd_kernel: int | None = typer.Option(None, "--intra-kd-kernel", help="AOI box-blur size "
+                                               "(default 11)."),
+    intra_kd_normaliser: str | None = typer.Option(None, "--intra-kd-normaliser", help="Moment normaliser: "
+                                                   "aoi (paper, default) or hw."),
+    intra_kd_student_feature: str | None = typer.Option(None, "--intra-kd-student-feature", help="Student "
+                                                        "feature distilled (default encoder)."),
+    intra_kd_teacher_feature: str | None = typer.Option(None, "--intra-kd-teacher-feature", help="Teacher "
+                                                        "feature used as target (default encoder)."),
+    intra_kd_eps: float | None = typer.Option(None, "--intra-kd-eps", help="Skewness epsilon "
+                                              "(default 1e-10)."),
+    # LGAD (METHODS §5.3)
+    lgad_gamma: float | None = typer.Option(None, "--lgad-gamma", help="LGAD loss weight (default 0.1)."),
+    lgad_blocks: str | None = typer.Option(None, "--lgad-blocks", help="Blocks mimicking the label-input "
+                                           "teacher, comma list (default: the student's sad_blocks)."),
+    lgad_p: float | None = typer.Option(None, "--lgad-p", help="LGAD attention exponent p (default 2)."),
+    lgad_reduction: str | None = typer.Option(None, "--lgad-reduction", help="LGAD MSE reduction: sum-mean "
+                                              "(default) or mean."),
+    # logit KD and attention transfer
+    kd_weight: float | None = typer.Option(None, "--kd-weight", help="Pixel-wise logit KD weight "
+                                           "(default 1)."),
+    kd_temperature: float | None = typer.Option(None, "--kd-temperature", help="KD temperature T "
+                                                "(default 1)."),
+    at_weight: float | None = typer.Option(None, "--at-weight", help="Attention-transfer weight "
+                                           "(default 0.1)."),
+    at_p: float | None = typer.Option(None, "--at-p", help="AT attention exponent p (default 2)."),
+    at_blocks: str | None = typer.Option(None, "--at-blocks", help="Blocks matched by AT, comma list "
+                                         "(default: the student's sad_blocks)."),
+    data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
+    epochs: int | None = _O_EPOCHS, batch_size: int = _O_BATCH, lr: float = _O_LR, scale_lr: bool = _O_SCALE,
+    warmup_iters: int = _O_WARMUP, nesterov: bool = _O_NESTEROV, weight_decay: float = _O_WD,
+    iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
+    amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
+    clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,
+    ckpt_every: int = _O_CKPT, val_every: int = _O_VALEVERY, max_val_images: int | None = _O_MAXVAL,
+    log_every: int = _O_LOGEVERY, no_augment: bool = _O_NOAUG, tensorboard: bool = _O_TB,
+    synthetic_n: int = _O_SYN_N, quiet: bool = _O_QUIET, json_out: bool = _O_JSON,
+) -> None:
     """Train a student with one or more distillation methods."""
-    _not_implemented("distill", 5)
+    from lanekd.distill import DistillConfig, parse_methods
+
+    methods = parse_methods(method)
+    given = {"sad_gamma": sad_gamma, "sad_start": sad_start, "sad_blocks": sad_blocks, "sad_p": sad_p,
+             "sad_detach": sad_detach, "sad_label_mimic": sad_label_mimic, "sad_reduction": sad_reduction,
+             "intra_kd_alpha": alpha, "intra_kd_kernel": intra_kd_kernel,
+             "intra_kd_normaliser": intra_kd_normaliser, "intra_kd_student_feature": intra_kd_student_feature,
+             "intra_kd_teacher_feature": intra_kd_teacher_feature, "intra_kd_eps": intra_kd_eps,
+             "lgad_gamma": lgad_gamma, "lgad_blocks": lgad_blocks, "lgad_p": lgad_p,
+             "lgad_reduction": lgad_reduction, "kd_weight": kd_weight, "kd_temperature": kd_temperature,
+             "at_weight": at_weight, "at_p": at_p, "at_blocks": at_blocks}
+    dcfg = DistillConfig.from_dict({k: v for k, v in given.items() if v is not None})
+    name = "+".join(methods) if methods else "none"
+    out = out or Path("runs") / f"distill-{name.replace('+', '-')}-{student}"
+    common = {k: v for k, v in locals().items() if k in _COMMON_TRAIN}
+    cfg = _train_config(model=student, methods=methods, teacher=str(teacher) if teacher else None,
+                        cache_teacher=cache_teacher, distill=dcfg, out=str(out), quiet=quiet or json_out,
+                        **common)
+    _run_training(cfg, f"distill {name} -> {student}", json_out)
 
 
 # === demo (issue 5) ===
 @app.command("demo")
-def demo_cmd() -> None:
+def demo_cmd(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folder (report.md, figures, runs)."),
+    quick: bool = typer.Option(False, "--quick", help="Small budget: finishes in under 10 minutes on 2 CPU "
+                               "cores (the numbers are then only indicative)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data and of every run."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only the one-line summary."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as one JSON document on stdout."),
+) -> None:
     """Run the end-to-end demo on synthetic data and write a report."""
-    _not_implemented("demo", 5)
+    from lanekd.engine import TrainingInterrupted
+    from lanekd.engine.demo import DemoConfig, run_demo
+
+    try:
+        result = run_demo(DemoConfig(out=str(out), quick=quick, device=device, workers=workers, seed=seed,
+                                     quiet=quiet or json_out))
+    except TrainingInterrupted as e:
+        err(f"error: {e} (rerun `lanekd demo` to continue)")
+        raise typer.Exit(e.exit_code) from None
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"demo finished in {result['elapsed_s']:.0f}s: report {result['report']}")
 
 
 # === export (issue 6) ===

@@ -532,7 +532,12 @@ def _train(
         _resolve_data(cfg)
         from lanekd.data import LaneDataset
 
-        train_set = LaneDataset(cfg.data, train=cfg.augment)
+        # the teacher cache holds targets of un-augmented samples, so it implies no augmentation
+        augment = cfg.augment and not cfg.cache_teacher
+        if cfg.augment and cfg.cache_teacher and dctx.is_main and not cfg.quiet:
+            print("--cache-teacher: training without augmentation (cached targets are per sample)",
+                  file=sys.stderr)
+        train_set = LaneDataset(cfg.data, train=augment)
         data_attrs = data_attrs_from_h5(cfg.data)
     data_attrs = dict(data_attrs or {})
     num_classes = int(data_attrs.get("num_classes", 5))
@@ -558,7 +563,7 @@ def _train(
     teachers: dict[str, Callable] = {}
     methods = [m for m in cfg.methods if m != "none"]
     if methods:
-        distillers, teachers = _build_distillation(cfg, methods, model, device, num_classes, train_set)
+        distillers, teachers = _build_distillation(cfg, methods, model, device, num_classes, dctx)
 
     seed_all(cfg.seed + 7919 * dctx.rank)  # per-process augmentation streams
 
@@ -716,7 +721,7 @@ def _build_distillation(
     student: nn.Module,
     device: torch.device,
     num_classes: int,
-    train_set: Dataset,
+    dctx: DistContext,
 ) -> tuple[list[nn.Module], dict[str, Callable]]:
     """Distillers for ``methods`` and the teacher sources they need (``--teacher`` checkpoint)."""
     from lanekd.distill import DistillConfig, build_distillers
@@ -748,20 +753,42 @@ def _build_distillation(
         d.to(device)
     teachers: dict[str, Callable] = {}
     kinds = {d.teacher_input for d in distillers if d.needs_teacher}
+    if cfg.cache_teacher and not kinds:
+        raise ConfigError("--cache-teacher: none of the selected methods uses a teacher")
     for kind in kinds:
         if cfg.cache_teacher:
-            teachers[kind] = _cached_teacher(cfg, teacher, kind, num_classes, train_set, device)
+            teachers[kind] = _cached_teacher(cfg, teacher, distillers, num_classes, device, dctx)
         else:
             teachers[kind] = OnlineTeacher(teacher, kind, num_classes)
     return distillers, teachers
 
 
-def _cached_teacher(
-    cfg: TrainConfig,
-    teacher: nn.Module,
-    kind: str,
-    num_classes: int,
-    train_set: Dataset,
-    device: torch.device,
-) -> Callable:
-    raise ConfigError("--cache-teacher is not available: lanekd.distill has no teacher cache yet")
+def _cached_teacher(cfg: TrainConfig, teacher: nn.Module, distillers: list[nn.Module], num_classes: int,
+                    device: torch.device, dctx: DistContext) -> Callable:
+    """G's teacher-target cache: built once into ``DIR/teacher_cache.h5`` (rank 0), reused when it
+    still matches the teacher, data and options. Valid only without augmentation (see
+    ``lanekd.distill.cache``), so :func:`train` turns augmentation off with ``--cache-teacher``."""
+    from lanekd.distill import TeacherCache
+
+    path = Path(cfg.out) / "teacher_cache.h5"
+    if dctx.is_main:
+        cache = None
+        if path.is_file():
+            cache = TeacherCache(path)
+            try:
+                cache.check(distillers, teacher=teacher, dataset=cfg.data)
+            except ConfigError:
+                cache.close()
+                cache = None
+        if cache is None:
+            if not cfg.quiet:
+                print(f"caching teacher targets into {path}", file=sys.stderr)
+            TeacherCache.build(teacher, cfg.data, distillers, path, batch_size=max(1, min(cfg.batch_size, 16)),
+                               device=device, num_classes=num_classes, quiet=cfg.quiet).close()
+    dctx.barrier()
+    cache = TeacherCache(path)
+
+    def source(batch: dict[str, torch.Tensor], channels_last: bool = False) -> LaneOutput:
+        return cache.targets(batch["index"], device=device)
+
+    return source
