@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lanekd.distill.base import (
     IGNORE_INDEX,
@@ -119,33 +120,40 @@ def region_moments(feat: torch.Tensor, masks: torch.Tensor, normaliser: str = "a
     dtype = torch.float64 if feat.dtype == torch.float64 else torch.float32
     x = feat.to(dtype)
     m = masks.to(dtype)
-    # Central moments are shift invariant: centre on the per-channel spatial mean first so the
-    # raw-moment expansion below does not cancel catastrophically. The shift stays in the graph.
-    shift = x.mean(dim=(2, 3), keepdim=True)
-    xc = x - shift
-    s0 = m.sum(dim=(2, 3))  # (B, n)
-    s1 = torch.einsum("bnhw,bchw->bnc", m, xc)
-    s2 = torch.einsum("bnhw,bchw->bnc", m, xc * xc)
-    s3 = torch.einsum("bnhw,bchw->bnc", m, xc * xc * xc)
     if normaliser == "aoi":
         z = (masks > 0).flatten(2).sum(dim=2).to(dtype)
     elif normaliser == "hw":
-        z = torch.full_like(s0, float(x.shape[2] * x.shape[3]))
+        z = torch.full(m.shape[:2], float(x.shape[2] * x.shape[3]), dtype=dtype, device=x.device)
     else:
         raise ValueError(f"unknown normaliser {normaliser!r}")
-    # The combination below is cheap ((B, n, c)); float64 limits round-off of the expansion.
-    s0, s1, s2, s3 = (t.double() for t in (s0, s1, s2, s3))
-    zz = z.double().clamp_min(1.0).unsqueeze(-1)  # empty regions: all sums are 0 -> moments 0
-    s0 = s0.unsqueeze(-1)
-    a = s1 / zz + shift.double().squeeze(-1).squeeze(-1).unsqueeze(1) * (s0 / zz - 1.0)  # μ₁ − shift
-    mu1 = a + shift.double().squeeze(-1).squeeze(-1).unsqueeze(1)
-    mu1 = torch.where(z.unsqueeze(-1) > 0, mu1, torch.zeros_like(mu1))
-    m2 = s2 - 2 * a * s1 + a * a * s0
-    m3 = s3 - 3 * a * s2 + 3 * a * a * s1 - a * a * a * s0
-    mu2 = (m2 / zz).clamp_min(0.0)  # round-off can push an exact 0 slightly negative
+    zz = z.clamp_min(1.0).unsqueeze(-1)  # (B, n, 1); an empty region has all sums 0 -> moments 0
+    mu1 = torch.einsum("bnhw,bchw->bnc", m, x) / zz
+    # Two-pass central moments, one region at a time: expanding Σ M(F−μ)^k into raw moments cancels
+    # catastrophically in float32 and the skewness divides that noise by σ³. Checkpointing keeps
+    # the memory of the loop at one region's temporaries (recomputed in the backward pass).
+    sums = []
+    for k in range(m.shape[1]):
+        args = (x, m[:, k], mu1[:, k])
+        if torch.is_grad_enabled() and any(t.requires_grad for t in args):
+            sums.append(checkpoint(_central_sums, *args, use_reentrant=False))
+        else:
+            sums.append(_central_sums(*args))
+    s2 = torch.stack([s[0] for s in sums], dim=1)  # (B, n, c)
+    s3 = torch.stack([s[1] for s in sums], dim=1)
+    mu2 = s2 / zz
     sigma = torch.sqrt(mu2 + eps)
-    mu3 = m3 / zz / sigma.pow(3)
-    return torch.stack([mu1, mu2, mu3], dim=1).to(dtype)
+    mu3 = s3 / zz / (sigma * sigma * sigma)
+    return torch.stack([mu1, mu2, mu3], dim=1)
+
+
+def _central_sums(x: torch.Tensor, mk: torch.Tensor, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ M_k (F − μ_k)² and Σ M_k (F − μ_k)³ per channel.
+
+    ``x`` (B, c, h, w), ``mk`` (B, h, w), ``mu`` (B, c) -> two (B, c) tensors.
+    """
+    d = x - mu[:, :, None, None]
+    d2 = d * d
+    return torch.einsum("bhw,bchw->bc", mk, d2), torch.einsum("bhw,bchw->bc", mk, d2 * d)
 
 
 def affinity_graphs(moments: torch.Tensor) -> torch.Tensor:
