@@ -98,11 +98,12 @@ def x_at_bottom(lane: np.ndarray, height: int) -> float:
     The line through the two lowest points is extended to the bottom row; a lane with one point,
     or whose two lowest points share a row, uses the x of its lowest point.
     """
-    order = np.argsort(-lane[:, 1], kind="stable")
-    x0, y0 = (float(v) for v in lane[order[0]])
-    if len(lane) < 2:
+    # Plain Python on the (short) point list: this runs once per lane of every sample.
+    pts = sorted(lane.tolist(), key=lambda p: -p[1])
+    x0, y0 = pts[0]
+    if len(pts) < 2:
         return x0
-    x1, y1 = (float(v) for v in lane[order[1]])
+    x1, y1 = pts[1]
     if y0 - y1 < 1e-6:
         return x0
     return x0 + (x0 - x1) / (y0 - y1) * (height - 1 - y0)

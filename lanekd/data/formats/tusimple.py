@@ -106,16 +106,20 @@ def _parse_line(
     raw_file = entry["raw_file"]
     if not isinstance(raw_file, str) or not raw_file:
         raise DataError(label_file, "raw_file must be a non-empty string", lineno)
-    try:
-        ys = np.asarray(entry["h_samples"], dtype=np.float32).reshape(-1)
-        lanes_x = [np.asarray(lane, dtype=np.float32).reshape(-1) for lane in entry["lanes"]]
-    except (TypeError, ValueError):
-        raise DataError(label_file, "h_samples and lanes must be lists of numbers", lineno) from None
-    for i, xs in enumerate(lanes_x):
-        if len(xs) != len(ys):
+    h_samples, raw_lanes = entry["h_samples"], entry["lanes"]
+    if not isinstance(h_samples, list) or not isinstance(raw_lanes, list):
+        raise DataError(label_file, "h_samples and lanes must be lists", lineno)
+    for i, xs in enumerate(raw_lanes):
+        if not isinstance(xs, list) or len(xs) != len(h_samples):
+            got = len(xs) if isinstance(xs, list) else "no list of"
             raise DataError(
-                label_file, f"lane {i} has {len(xs)} x values but h_samples has {len(ys)}", lineno
+                label_file, f"lane {i} has {got} x values but h_samples has {len(h_samples)}", lineno
             )
+    try:
+        ys = np.asarray(h_samples, dtype=np.float32).reshape(-1)
+        lanes_x = np.asarray(raw_lanes, dtype=np.float32).reshape(len(raw_lanes), len(ys))
+    except (TypeError, ValueError):
+        raise DataError(label_file, "h_samples and lanes must hold numbers", lineno) from None
     image_path = root / raw_file
     if check_images and not index.exists(image_path):
         raise DataError(label_file, f"image {image_path} not found", lineno)
@@ -123,9 +127,13 @@ def _parse_line(
     lanes: list[np.ndarray] = []
     for xs in lanes_x:
         valid = xs >= 0  # -2 marks "no point"; any negative x is treated the same
-        if valid.any():
+        n = int(valid.sum())
+        if n:
             # h_samples run top to bottom; LaneSample lanes run bottom to top.
-            lanes.append(np.stack([xs[valid], ys[valid]], axis=1)[::-1].copy())
+            pts = np.empty((n, 2), np.float32)
+            pts[:, 0] = xs[valid][::-1]
+            pts[:, 1] = ys[valid][::-1]
+            lanes.append(pts)
     try:
         slots = assign_slots_by_position(lanes, INFO.source_size, INFO.num_slots)
     except ValueError as exc:
