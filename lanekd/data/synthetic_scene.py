@@ -1,0 +1,146 @@
+"""Scene model of the synthetic road generator: camera, road layout, markings, actors.
+
+Everything here is geometry in metres on a flat ground plane seen by a pinhole camera; the
+pixels are produced by :mod:`lanekd.data.synthetic_draw`. Keeping the sampled scene separate
+from the drawing lets the ground truth (lane centre lines) be computed from the exact same
+numbers the painter uses, so the annotation lies under the paint by construction.
+
+Road frame: ``X`` lateral (m, right positive) measured from the centre of the ego lane, ``Z``
+forward distance (m). The road bends with curvature ``c0`` (1/m) and its rate ``c1`` (1/m^2):
+a feature at road offset ``X`` sits at world lateral position ``X + c0 Z^2/2 + c1 Z^3/6``.
+The camera (height ``h`` m, focal ``f`` px at 1640 px width, principal row ``yh`` = horizon,
+vanishing column ``cx``, lateral offset ``off`` from the ego-lane centre) projects
+``(X, Z, height)`` to ``x = cx + f (X_world - off) / Z`` and ``y = yh + f (h - height) / Z``
+in the 590x1640 reference frame, then scales to the requested image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REF_H, REF_W = 590, 1640
+
+
+@dataclass
+class Camera:
+    """Pinhole camera over a flat road; coordinates scale from the 590x1640 reference to ``(H, W)``."""
+
+    H: int
+    W: int
+    f: float = 1000.0
+    h: float = 1.35
+    cx: float = 820.0
+    yh: float = 285.0
+    off: float = 0.0
+    c0: float = 0.0
+    c1: float = 0.0
+
+    @property
+    def sx(self) -> float:
+        return self.W / REF_W
+
+    @property
+    def sy(self) -> float:
+        return self.H / REF_H
+
+    @property
+    def scale(self) -> float:
+        """Isotropic size factor for thicknesses and blob radii."""
+        return float(np.sqrt(self.sx * self.sy))
+
+    @property
+    def horizon_px(self) -> float:
+        return self.yh * self.sy
+
+    def lateral(self, X: np.ndarray | float, Z: np.ndarray | float) -> np.ndarray:
+        """World lateral position relative to the camera of road offset ``X`` at depth ``Z``."""
+        Z = np.asarray(Z, np.float64)
+        return np.asarray(X, np.float64) + Z * Z * (self.c0 / 2 + self.c1 * Z / 6) - self.off
+
+    def project(
+        self, X: np.ndarray | float, Z: np.ndarray | float, height: np.ndarray | float = 0.0
+    ) -> np.ndarray:
+        """``(N, 2)`` pixel ``(x, y)`` of road points ``(X, Z)`` at ``height`` metres above the road."""
+        Z = np.maximum(np.asarray(Z, np.float64), 1e-3)
+        x = (self.cx + self.f * self.lateral(X, Z) / Z) * self.sx
+        y = (self.yh + self.f * (self.h - np.asarray(height, np.float64)) / Z) * self.sy
+        if x.shape != y.shape:
+            x, y = np.broadcast_arrays(x, y)
+        return np.column_stack((x.ravel(), y.ravel()))
+
+    def depth_of_row(self, y: np.ndarray | float) -> np.ndarray:
+        """Road depth ``Z`` (m) seen at pixel row ``y`` (must be below the horizon)."""
+        return self.f * self.h / (np.asarray(y, np.float64) / self.sy - self.yh)
+
+    def row_of_depth(self, Z: np.ndarray | float) -> np.ndarray:
+        return self.sy * (self.yh + self.f * self.h / np.asarray(Z, np.float64))
+
+    @property
+    def z_bottom(self) -> float:
+        """Depth of the bottom image edge."""
+        return float(self.depth_of_row(self.H))
+
+
+@dataclass
+class Marking:
+    """One painted (or deliberately unpainted) longitudinal line.
+
+    ``slot`` is the CULane slot it is annotated as (``None``: painted but not annotated, e.g. a
+    fifth line or a ghost of an old marking). ``erased`` lists ``(z0, z1)`` stretches without paint.
+    """
+
+    X: float
+    slot: int | None
+    style: str  # solid | dashed | double | none
+    color: tuple[int, int, int]
+    alpha: float
+    half_width: float
+    dash: float = 4.0
+    gap: float = 6.0
+    phase: float = 0.0
+    z_end: float = 120.0
+    z_start: float = 0.0
+    erased: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Vehicle:
+    """A box-shaped vehicle standing on the road, ``X`` = centre offset, ``Z`` = rear distance."""
+
+    X: float
+    Z: float
+    width: float
+    height: float
+    length: float
+    color: tuple[int, int, int]
+    kind: str  # car | suv | truck | bus
+    facing: str = "rear"  # rear (same direction) | front (oncoming) | side (crossing)
+
+
+@dataclass
+class Scene:
+    """Everything sampled for one frame; ``draw_scene`` turns it into pixels."""
+
+    category: str
+    cam: Camera
+    lane_width: float
+    road_left: float  # road-frame X of the left asphalt edge
+    road_right: float
+    markings: list[Marking]
+    gt_z_end: float  # depth where annotated lanes stop (near the horizon)
+    vehicles: list[Vehicle] = field(default_factory=list)
+    arrows: list[tuple[float, float, str]] = field(default_factory=list)  # (X, Z, kind)
+    crosswalks: list[tuple[float, float]] = field(default_factory=list)  # (z0, z1)
+    stop_lines: list[float] = field(default_factory=list)
+    cross_road: tuple[float, float] | None = None  # (z0, z1) of a crossing road
+    light: str = "day"  # day | overcast | dusk | night
+    asphalt: tuple[int, int, int] = (95, 95, 98)
+    wear: float = 0.0  # 0 fresh .. 1 heavily worn paint, applied as a noise mask
+    shadows: str = "none"  # none | light | heavy
+    glare: str = "none"  # none | headlights | sun
+    hood: float = 0.0  # hood height in reference pixels, 0 = no hood
+    urban: bool = False
+    guardrail: tuple[bool, bool] = (False, False)
+    ghost: bool = False
