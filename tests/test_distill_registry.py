@@ -139,3 +139,17 @@ def test_teacher_forward_runs_frozen_eval_mode() -> None:
     assert not teacher.training and not out.seg.requires_grad
     assert set(out.features) >= {"block2", "block3", "block4"}
     assert torch.isfinite(out.seg).all()
+
+
+def test_terms_are_float32_and_unchanged_under_autocast() -> None:
+    student, teacher = TinyLaneNet(), TinyLaneNet(seed=1)
+    ds = build_distillers(["sad,intra-kd,kd,at"], DistillConfig(sad_start=0), student, teacher)
+    batch = make_batch(b=2, h=32, w=32)
+    out = student(batch["image"], return_features=True)
+    t_out = teacher_forward(teacher, batch, ds)
+    plain = [d(out, batch, t_out, 0, 1) for d in ds]
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        autocast = [d(out, batch, t_out, 0, 1) for d in ds]
+    for d, a, b in zip(ds, plain, autocast, strict=True):
+        assert b.dtype == torch.float32, d.name
+        assert b.item() == pytest.approx(a.item(), rel=1e-6), d.name

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lanekd.distill.attention import aggregate_attention, common_size, resize_map
-from lanekd.distill.base import Distiller, check_features, default_blocks, feature, zero_term
+from lanekd.distill.base import Distiller, check_features, default_blocks, feature
 from lanekd.distill.config import DistillConfig
 from lanekd.models.output import LaneOutput
 
@@ -77,11 +77,8 @@ class ATDistiller(Distiller):
         assert total is not None
         return total
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:
-        if self.weight == 0:
-            return zero_term(student)
-        return self.weight * self.loss_from_targets(student, batch, self.resolve_targets(teacher, batch))
+    def coefficient(self) -> float:
+        return self.weight
 
     def extra_repr(self) -> str:
         return f"blocks={self.blocks}, weight={self.weight}, p={self.p}"

@@ -154,9 +154,37 @@ class Distiller(nn.Module):
             return {k: teacher.features[k].float() for k in keys}
         return self.teacher_targets(teacher, batch)
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:  # pragma: no cover - abstract
+    def coefficient(self) -> float:
+        """The term's weight (γ, α, ...); 0 switches the term off."""
         raise NotImplementedError
+
+    def loss_from_targets(self, student: LaneOutput, batch: dict[str, torch.Tensor],
+                          targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The unweighted loss from the student output and the teacher targets (``{}`` without teacher)."""
+        raise NotImplementedError
+
+    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
+                iteration: int, max_iter: int) -> torch.Tensor:
+        """The weighted term: ``coefficient · loss``, an exact 0 while inactive.
+
+        Args:
+            student: student output with the ``student_features`` requested.
+            batch: the training batch (``label`` ``(B, H, W)`` int64 with 255 = ignore, ``image``).
+            teacher: live teacher output (with ``teacher_features``) or cached targets; ``None`` when
+                ``needs_teacher`` is false.
+            iteration: 0-based iteration; max_iter: total iterations (schedules).
+
+        Returns:
+            float32 scalar.
+        """
+        weight = self.coefficient()
+        if weight == 0 or not self.is_active(iteration, max_iter):
+            return zero_term(student)
+        # Losses run in float32 whatever the caller's autocast: softmax maps of order 1/(H·W),
+        # cubed deviations and summed region moments do not survive float16.
+        with torch.autocast(device_type=student.seg.device.type, enabled=False):
+            targets = self.resolve_targets(teacher, batch) if self.needs_teacher else {}
+            return weight * self.loss_from_targets(student, batch, targets)
 
     def extra_repr(self) -> str:
         return f"student_features={self.student_features}, teacher_features={self.teacher_features}"

@@ -42,7 +42,6 @@ from lanekd.distill.base import (
     feature,
     label_to_onehot,
     model_num_classes,
-    zero_term,
 )
 from lanekd.distill.config import DistillConfig
 from lanekd.errors import ConfigError
@@ -228,11 +227,8 @@ class IntraKDDistiller(Distiller):
                              f"{tuple(graphs.shape)} (different class counts?)")
         return (graphs - target).pow(2).mean(dim=(0, 2, 3)).sum()
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:
-        if self.alpha == 0:
-            return zero_term(student)
-        return self.alpha * self.loss_from_targets(student, batch, self.resolve_targets(teacher, batch))
+    def coefficient(self) -> float:
+        return self.alpha
 
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, kernel={self.kernel}, normaliser={self.normaliser!r}, eps={self.eps}, "

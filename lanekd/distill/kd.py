@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lanekd.distill.base import IGNORE_INDEX, Distiller, model_num_classes, zero_term
+from lanekd.distill.base import IGNORE_INDEX, Distiller, model_num_classes
 from lanekd.distill.config import DistillConfig
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
@@ -77,11 +77,8 @@ class KDDistiller(Distiller):
                           targets: dict[str, torch.Tensor]) -> torch.Tensor:
         return pixel_kd(student.seg, targets[LOGITS_KEY], batch.get("label"), self.temperature)
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:
-        if self.weight == 0:
-            return zero_term(student)
-        return self.weight * self.loss_from_targets(student, batch, self.resolve_targets(teacher, batch))
+    def coefficient(self) -> float:
+        return self.weight
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}, temperature={self.temperature}"

@@ -34,7 +34,6 @@ from lanekd.distill.base import (
     feature,
     model_in_channels,
     model_num_classes,
-    zero_term,
 )
 from lanekd.distill.config import DistillConfig
 from lanekd.errors import ConfigError
@@ -90,11 +89,8 @@ class LGADDistiller(Distiller):
         assert total is not None
         return total
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:
-        if self.gamma == 0:
-            return zero_term(student)
-        return self.gamma * self.loss_from_targets(student, batch, self.resolve_targets(teacher, batch))
+    def coefficient(self) -> float:
+        return self.gamma
 
     def extra_repr(self) -> str:
         return f"blocks={self.blocks}, gamma={self.gamma}, p={self.p}, reduction={self.reduction!r}"

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lanekd.distill.attention import aggregate_attention, common_size, map_mse, resize_map, spatial_softmax
-from lanekd.distill.base import IGNORE_INDEX, Distiller, check_features, default_blocks, feature, zero_term
+from lanekd.distill.base import IGNORE_INDEX, Distiller, check_features, default_blocks, feature
 from lanekd.distill.config import DistillConfig
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
@@ -82,8 +82,10 @@ class SADDistiller(Distiller):
     def is_active(self, iteration: int, max_iter: int) -> bool:
         return iteration >= resolve_start(self.start, max_iter)
 
-    def loss(self, student: LaneOutput, label: torch.Tensor | None = None) -> torch.Tensor:
-        """The unweighted SAD loss (always computed, whatever the iteration)."""
+    def loss_from_targets(self, student: LaneOutput, batch: dict[str, torch.Tensor],
+                          targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The unweighted SAD loss (computed whatever the iteration; ``targets`` is unused)."""
+        label = batch.get("label")
         aggregated = [aggregate_attention(feature(student, b, "student"), self.p) for b in self.blocks]
         total = aggregated[0].new_zeros(())
         for shallow, deep in zip(aggregated[:-1], aggregated[1:], strict=True):
@@ -105,11 +107,8 @@ class SADDistiller(Distiller):
                 total = total + diff.mean()
         return total
 
-    def forward(self, student: LaneOutput, batch: dict[str, torch.Tensor], teacher: LaneOutput | None,
-                iteration: int, max_iter: int) -> torch.Tensor:
-        if not self.is_active(iteration, max_iter) or self.gamma == 0:
-            return zero_term(student)
-        return self.gamma * self.loss(student, batch.get("label"))
+    def coefficient(self) -> float:
+        return self.gamma
 
     def extra_repr(self) -> str:
         return (f"blocks={self.blocks}, gamma={self.gamma}, start={self.start}, p={self.p}, "
