@@ -72,7 +72,8 @@ def _write_tree(out_dir: str | Path, names: Sequence[str], lanes_per_image: Sequ
                 where: Callable[[str | Path, str], Path]) -> list[Path]:
     if len(names) != len(lanes_per_image):
         raise ValueError(f"{len(names)} names but {len(lanes_per_image)} lane lists")
-    return [write_culane_lines(where(out_dir, n), lanes) for n, lanes in zip(names, lanes_per_image, strict=True)]
+    pairs = zip(names, lanes_per_image, strict=True)
+    return [write_culane_lines(where(out_dir, n), lanes) for n, lanes in pairs]
 
 
 def llamas_lines_path(out_dir: str | Path, name: str) -> Path:
