@@ -122,6 +122,7 @@ _FIELDS = ((70, 96, 52), (112, 106, 78), (96, 88, 74), (128, 126, 122), (84, 110
 
 
 def _background(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
+    """Sky and fields as one vertical gradient, a few clouds; records the horizon colour for the haze."""
     cam = sc.cam
     H = cam.H
     y0 = int(min(H, max(1, math.ceil(cam.horizon_px) + 2)))
@@ -135,6 +136,7 @@ def _background(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
     column = np.concatenate([top * (1 - t_sky) + bot * t_sky, haze * (1 - t_gnd) + field * t_gnd])
     column = np.clip(column, 0, 255).astype(np.uint8)[:, None, :]
     cv2.resize(column, (cam.W, H), dst=img, interpolation=cv2.INTER_NEAREST)  # one row-constant gradient
+    sc.haze_color = tuple(float(v) for v in bot)
     if sc.light in ("day", "overcast") and rng.random() < 0.6:  # soft clouds
         for _ in range(int(rng.integers(2, 7))):
             c = (int(rng.uniform(0, cam.W)), int(rng.uniform(0, y0 * 0.7)))
@@ -347,63 +349,95 @@ _ARROWS["straight_left"] = [_ARROWS["straight"][0], [(0.0, 3.5), (0.0, 4.0)] + _
 _ARROWS["straight_right"] = [_ARROWS["straight"][0], [(-u, v) for u, v in _ARROWS["straight_left"][1]]]
 
 
+def strips(
+    cam: Camera, X: np.ndarray, z0: np.ndarray, z1: np.ndarray, half_width: float, m: int = 4
+) -> list[np.ndarray]:
+    """Polygons of ``k`` short ground strips (dashes, zebra bars): ``X``, ``z0``, ``z1`` are ``(k,)``."""
+    t = np.linspace(0.0, 1.0, m)
+    inv0 = 1.0 / np.maximum(np.asarray(z0, np.float64), 0.5)[:, None]
+    inv1 = 1.0 / np.maximum(np.asarray(z1, np.float64), 0.5)[:, None]
+    Z = 1.0 / (inv0 + (inv1 - inv0) * t)
+    X = np.asarray(X, np.float64)[:, None]
+    Xs = np.concatenate(
+        [np.broadcast_to(X - half_width, Z.shape), np.broadcast_to(X + half_width, Z.shape)], 1
+    )
+    return list(cam.project(Xs, np.concatenate([Z, Z[:, ::-1]], 1)).reshape(len(Z), 2 * m, 2))
+
+
 def _paint(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
     """Composite every marking with premultiplied alpha, worn by a smooth noise mask."""
     cam = sc.cam
     H, W = cam.H, cam.W
-    alpha = np.zeros((H, W), np.uint8)
-    prem = np.zeros((H, W, 3), np.uint8)
+    r0 = int(min(H - 1, max(0, math.floor(cam.horizon_px))))  # nothing is painted above the horizon
+    alpha = np.zeros((H - r0, W), np.uint8)
+    prem = np.zeros((H - r0, W, 3), np.uint8)
+    origin = np.array([0.0, r0])
     zb = cam.z_bottom * 0.8
 
-    def put(poly: np.ndarray, color: Color, a: float) -> None:
-        fill(alpha, poly, 255.0 * a)
-        fill(prem, poly, _shade(color, a))
+    def put(polys: list[np.ndarray], color: Color, a: float) -> None:
+        # one fillPoly per call: the polygons must not overlap (OpenCV fills them even-odd)
+        pts = [_pts(p - origin) for p in polys if len(p) >= 3]
+        if pts:
+            cv2.fillPoly(alpha, pts, 255.0 * a, cv2.LINE_AA, SHIFT)
+            cv2.fillPoly(prem, pts, _shade(color, a), cv2.LINE_AA, SHIFT)
 
     for mk in sc.markings:
         if mk.style == "none" or mk.alpha <= 0.0:
             continue
-        for z0, z1 in _painted_intervals(mk, zb):
-            Z = z_range(cam, z0, z1, step_px=6.0)
-            if mk.style == "double":
-                off = mk.half_width * 1.8
-                put(strip(cam, mk.X - off, Z, mk.half_width), mk.color, mk.alpha)
-                put(strip(cam, mk.X + off, Z, mk.half_width), mk.color, mk.alpha)
-            else:
-                put(strip(cam, mk.X, Z, mk.half_width), mk.color, mk.alpha)
+        iv = _painted_intervals(mk, zb)
+        if not iv:
+            continue
+        offsets = (-mk.half_width * 1.8, mk.half_width * 1.8) if mk.style == "double" else (0.0,)
+        if mk.style == "dashed":
+            a = np.asarray(iv)
+            polys = [
+                p
+                for d in offsets
+                for p in strips(cam, np.full(len(a), mk.X + d), a[:, 0], a[:, 1], mk.half_width)
+            ]
+        else:
+            polys = [
+                strip(cam, mk.X + d, z_range(cam, z0, z1, step_px=6.0), mk.half_width)
+                for z0, z1 in iv
+                for d in offsets
+            ]
+        put(polys, mk.color, mk.alpha)
     white = _jitter(rng, (236, 236, 230), 8)
     a_sym = rng.uniform(0.6, 0.95)
     for X, Z0, kind in sc.arrows:
         for part in _ARROWS[kind]:
             uv = np.asarray(part, np.float64)
-            put(cam.project(X + uv[:, 0], Z0 + uv[:, 1]), white, a_sym)
+            put([cam.project(X + uv[:, 0], Z0 + uv[:, 1])], white, a_sym)
     for z0, z1 in sc.crosswalks:
-        for X in np.arange(sc.road_left - 8 + rng.uniform(0, 1.2), sc.road_right + 8, 1.2):
-            put(strip(cam, X, z_range(cam, z0, z1), 0.28), white, a_sym)
+        X = np.arange(sc.road_left - 8 + rng.uniform(0, 1.2), sc.road_right + 8, 1.2)
+        put(strips(cam, X, np.full(len(X), z0), np.full(len(X), z1), 0.28), white, a_sym)
     for z in sc.stop_lines:
         quad = np.concatenate(
             [cam.project([sc.road_left, 0.0], [z, z]), cam.project([0.0, sc.road_left], [z + 0.4, z + 0.4])]
         )
-        put(quad, white, a_sym)
+        put([quad], white, a_sym)
     if sc.cross_road is not None:  # lateral centre line of the crossing road (not a lane of ours)
-        z0, z1 = sc.cross_road
-        zm = (z0 + z1) / 2
+        zm = sum(sc.cross_road) / 2
+        colour = (225, 190, 60) if rng.random() < 0.5 else white
+        dashes = []
         for X in np.arange(-40, 40, 7.0):
-            quad = np.concatenate(
-                [cam.project([X, X + 3.5], [zm, zm]), cam.project([X + 3.5, X], [zm + 0.2, zm + 0.2])]
+            dashes.append(
+                np.concatenate(
+                    [cam.project([X, X + 3.5], [zm, zm]), cam.project([X + 3.5, X], [zm + 0.2, zm + 0.2])]
+                )
             )
-            put(quad, (225, 190, 60) if rng.random() < 0.5 else white, a_sym)
-    r0 = int(max(0, math.floor(cam.horizon_px)))
+        put(dashes, colour, a_sym)
     if sc.wear > 0:
         h4, w4 = (H - r0 + 3) // 4, (W + 3) // 4
         n = _lowfreq(rng, (h4, w4), (max(2, h4 // 6), max(2, w4 // 10)))
         n = 0.65 * n + 0.35 * rng.random((h4, w4), dtype=np.float32)
         keep = np.clip((n - sc.wear * 0.75) * 3.5 + 0.5, 0.0, 1.0)
         keep8 = cv2.resize((keep * 255).astype(np.uint8), (W, H - r0), interpolation=cv2.INTER_LINEAR)
-        alpha[r0:] = cv2.multiply(alpha[r0:], keep8, scale=1 / 255)
-        prem[r0:] = cv2.multiply(prem[r0:], cv2.merge([keep8] * 3), scale=1 / 255)
-    inv = cv2.bitwise_not(alpha[r0:])
+        alpha = cv2.multiply(alpha, keep8, scale=1 / 255)
+        prem = cv2.multiply(prem, cv2.cvtColor(keep8, cv2.COLOR_GRAY2RGB), scale=1 / 255)
     roi = img[r0:]
-    roi[:] = cv2.add(cv2.multiply(roi, cv2.merge([inv] * 3), scale=1 / 255), prem[r0:])
+    inv3 = cv2.cvtColor(cv2.bitwise_not(alpha), cv2.COLOR_GRAY2RGB)
+    roi[:] = cv2.add(cv2.multiply(roi, inv3, scale=1 / 255), prem)
 
 
 # --------------------------------------------------------------------------- vehicles
@@ -677,6 +711,20 @@ def _glare(
     return np.clip(G, 0, 255).astype(np.uint8)
 
 
+def _haze_rows(sc: Scene, rng: np.random.Generator, h4: int) -> np.ndarray:
+    """Per quarter-row haze weight: aerial perspective fading the far road into the horizon colour."""
+    cam = sc.cam
+    strength = {
+        "day": rng.uniform(0.15, 0.55),
+        "overcast": rng.uniform(0.35, 0.7),
+        "dusk": rng.uniform(0.2, 0.5),
+        "night": rng.uniform(0.0, 0.15),
+    }[sc.light]
+    k = rng.uniform(12, 40) * cam.sy
+    d = (np.arange(h4, dtype=np.float32) + 0.5) * 4 - cam.horizon_px
+    return (strength * np.exp(-np.abs(d) / np.where(d > 0, k, 3 * k))).astype(np.float32)
+
+
 def _grading(sc: Scene, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Per-channel gain (white balance, exposure, contrast) and the additive lift that goes with it."""
     gain = (1.0 + rng.normal(0, 0.04, 3)) * rng.uniform(0.85, 1.15)
@@ -708,12 +756,24 @@ def draw_scene(sc: Scene, rng: np.random.Generator) -> np.ndarray:
     if sc.hood > 0:
         _hood(img, sc, rng)
     L = _light_map(sc, rng, lamps)
+    hz = _haze_rows(sc, rng, L.shape[0])
+    L *= (1.0 - hz)[:, None]
     gain, lift = _grading(sc, rng)
     L3 = np.clip(L[..., None] * (gain * _LIGHT_ONE), 0, 255).astype(np.uint8)
     img = cv2.multiply(img, cv2.resize(L3, (W, H), interpolation=cv2.INTER_LINEAR), scale=1 / _LIGHT_ONE)
     G = _glare(sc, rng, lights, lamps)
     if G is not None:
+        haze = np.broadcast_to(hz[:, None, None] * np.asarray(sc.haze_color, np.float32), G.shape)
+        G = cv2.add(G, haze.astype(np.uint8))
         img = cv2.add(img, cv2.resize(G, (W, H), interpolation=cv2.INTER_LINEAR))
+    else:  # haze only touches a band of rows around the horizon
+        rows = np.flatnonzero(hz > 0.01)
+        if len(rows):
+            a, b = int(rows[0]), int(rows[-1]) + 1
+            band = (hz[a:b, None, None] * np.asarray(sc.haze_color, np.float32)).astype(np.uint8)
+            y0, y1 = a * 4, min(H, b * 4)
+            band = cv2.resize(np.repeat(band, 2, axis=1), (W, y1 - y0), interpolation=cv2.INTER_LINEAR)
+            img[y0:y1] = cv2.add(img[y0:y1], band)
     if lift >= 0.5:
         img = cv2.add(img, (lift, lift, lift, 0.0))
     if sc.light == "night":

@@ -144,3 +144,4 @@ class Scene:
     urban: bool = False
     guardrail: tuple[bool, bool] = (False, False)
     ghost: bool = False
+    haze_color: tuple[float, float, float] = (200.0, 200.0, 200.0)  # set by the painter from the sky
