@@ -122,13 +122,17 @@ def _read_table(path: str | Path, warnings: Counter) -> _Table:
         values = np.array(flat).reshape(-1)  # one C call; no dtype= (3x faster, and the dtype reveals junk)
     else:
         values = np.array([v for lane in flat for v in lane])
-    if values.dtype.kind not in "iuf" and len(values):
+    # numpy turns booleans mixed with numbers into 1/0 silently (as lane.py does): look for them only
+    # when the text could hold one.
+    if (values.dtype.kind not in "iuf" and len(values)) or b"true" in data or b"false" in data:
         for i, r in enumerate(recs):  # locate the offending line
             for j, lane in enumerate(r.get("lanes", [])):
                 bad = [v for v in lane if not _is_number(v)]
                 if any(not isinstance(v, bool) for v in bad):
                     raise DataError(p, f"lane {j}: x values must be numbers, got {bad[0]!r}", line=i + 1)
-        warnings["boolean_x_values"] += 1  # lane.py reads True/False as 1/0
+                if bad:
+                    warnings["boolean_x_values"] += 1  # lane.py reads True/False as 1/0
+        values = values.astype(np.float64)
     values = values.astype(np.float64, copy=False)
     lane_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     val_start = (np.cumsum(lane_len) - lane_len).astype(np.int64)
