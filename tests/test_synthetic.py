@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -60,6 +62,26 @@ def test_different_index_or_seed_differs():
     a = render_scene(0, 0, "train", SMALL)
     assert _digest(a.image) != _digest(render_scene(0, 1, "train", SMALL).image)
     assert _digest(a.image) != _digest(render_scene(1, 0, "train", SMALL).image)
+
+
+def test_deterministic_across_processes():
+    code = (
+        "import hashlib; from lanekd.data.synthetic import render_scene; "
+        f"print(hashlib.sha256(render_scene(0, 3, 'test', {SMALL!r}).image.tobytes()).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == _digest(render_scene(0, 3, "test", SMALL).image)
+
+
+def test_same_scene_at_two_sizes_has_scaled_lanes():
+    big, small = render_scene(0, 6, "train"), render_scene(0, 6, "train", (295, 820))
+    assert big.category == small.category and big.slots == small.slots
+    for lb, ls in zip(big.lanes, small.lanes, strict=True):
+        # compare x at the small frame's rows, mapped into the big frame
+        y = ls[:, 1] * 2.0
+        inside = (y <= lb[0, 1]) & (y >= lb[-1, 1])
+        xb = np.interp(y[inside], lb[::-1, 1], lb[::-1, 0])
+        np.testing.assert_allclose(ls[inside, 0] * 2.0, xb, atol=2.0)
 
 
 def test_splits_disjoint():
@@ -270,7 +292,13 @@ def test_format_culane_lines():
 def test_bad_arguments(kwargs):
     args = {"n": 1, "seed": 0, "split": "train", "size": SMALL} | kwargs
     with pytest.raises(ConfigError):
-        list(generate_samples(**args))
+        generate_samples(**args)  # checked eagerly, before iteration
+
+
+def test_bad_index():
+    for index in (-1, 1.5, True):
+        with pytest.raises(ConfigError):
+            render_scene(0, index)
 
 
 def test_bad_quality(tmp_path):

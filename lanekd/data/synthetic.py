@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -69,6 +70,7 @@ SOURCE_SIZE: tuple[int, int] = (590, 1640)
 NUM_SLOTS = 4
 ROW_STEP_AT_590 = 10.0  # annotation row spacing in reference pixels, as in CULane's files
 LINE_WIDTH_AT_1640 = 16  # laneseg mask line width, CULane's laneseg_label_w16
+T = TypeVar("T")
 _BLOCK_SALT = 0xCA7  # separates the category-order stream from the scene streams
 
 
@@ -96,7 +98,7 @@ def scene_category(seed: int, split: str, index: int) -> str:
 
 
 # --------------------------------------------------------------------------- scene sampling
-def _choice(rng: np.random.Generator, options: list, p: list[float]):  # noqa: ANN202 - generic pick
+def _choice(rng: np.random.Generator, options: list[T], p: list[float]) -> T:
     return options[int(rng.choice(len(options), p=p))]
 
 
@@ -431,7 +433,7 @@ def render_scene(
         ``slots``, ``exist`` (4,), ``category`` and ``name`` ``synthetic/<split>/<index:06d>.jpg``.
     """
     seed, (H, W) = _check(seed, split, size)
-    if isinstance(index, bool) or int(index) < 0:
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
         raise ConfigError(f"synthetic index must be a non-negative integer, got {index!r}")
     index = int(index)
     category = scene_category(seed, split, index)
@@ -458,12 +460,14 @@ def render_scene(
 def generate_samples(
     n: int, seed: int = 0, split: str = "train", size: tuple[int, int] = SOURCE_SIZE
 ) -> Iterator[LaneSample]:
-    """Yield scenes ``0 .. n-1`` of ``split`` (each identical to ``render_scene(seed, i, split, size)``)."""
+    """Scenes ``0 .. n-1`` of ``split``, each identical to ``render_scene(seed, i, split, size)``.
+
+    Arguments are checked here, before the first scene is drawn (bad ones raise :class:`ConfigError`).
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ConfigError(f"synthetic sample count must be a non-negative integer, got {n!r}")
     _check(seed, split, size)
-    for i in range(int(n)):
-        yield render_scene(seed, i, split, size)
+    return (render_scene(seed, i, split, size) for i in range(int(n)))
 
 
 # --------------------------------------------------------------------------- CULane layout

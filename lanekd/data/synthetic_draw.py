@@ -254,12 +254,13 @@ def _road(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
         for xc in lanes_x:
             for d in (-0.85, 0.85):
                 fill(img, strip(cam, xc + d, Zt, 0.4), _shade(asphalt, k))
-    # longitudinal tar seams: dark lane-like distractors
+    # longitudinal seams: lane-like distractors, mostly dark tar, sometimes light sealant
     for _ in range(int(rng.integers(0, 6))):
         z0 = rng.uniform(zb, 40)
         Zt = z_range(cam, z0, z0 + rng.uniform(10, 70), step_px=4.0)
         X = rng.uniform(sc.road_left, sc.road_right) + np.cumsum(rng.normal(0, 0.04, len(Zt)))
-        fill(img, strip(cam, X, Zt, rng.uniform(0.04, 0.1)), _shade(asphalt, rng.uniform(0.3, 0.6)))
+        tone = rng.uniform(0.3, 0.6) if rng.random() < 0.75 else rng.uniform(1.3, 1.7)  # tar or sealant
+        fill(img, strip(cam, X, Zt, rng.uniform(0.04, 0.1)), _shade(asphalt, tone))
     # transverse joints on concrete-looking roads
     if asphalt[0] > 135 and rng.random() < 0.7:
         step = rng.uniform(4.5, 6.0)
