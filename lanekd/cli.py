@@ -102,9 +102,34 @@ def info_cmd() -> None:
 
 # === models (issue 3) ===
 @app.command("models")
-def models_cmd() -> None:
-    """List every model with parameters and GFLOPs."""
-    _not_implemented("models", 3)
+def models_cmd(
+    input_size: str = typer.Option("288x800", "--input-size", help="Network input HxW (divisible by 8)."),
+    num_classes: int = typer.Option(5, "--num-classes", help="Segmentation classes (5 for CULane)."),
+    num_lanes: int = typer.Option(4, "--num-lanes", help="Existence outputs; 0 = no existence branch."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+) -> None:
+    """List every model with parameters and GFLOPs (2 x multiply-adds of conv/deconv/linear layers)."""
+    import torch
+
+    from lanekd.models import build_model, count_flops, count_parameters, list_models
+
+    size = parse_size(input_size)
+    rows = []
+    for name in list_models():
+        with torch.device("meta"):  # shapes only: counts without allocating or computing
+            model = build_model(name, num_classes=num_classes, num_lanes=num_lanes, input_size=size)
+        rows.append({"name": name, "params": count_parameters(model),
+                     "gflops": round(count_flops(model) / 1e9, 3), "sad_blocks": list(model.sad_blocks)})
+    if as_json:
+        print_json({"input_size": list(size), "num_classes": num_classes, "num_lanes": num_lanes,
+                    "flops": "2 x multiply-accumulates of Conv2d, ConvTranspose2d and Linear layers",
+                    "models": rows})
+        return
+    typer.echo(f"input {size[0]}x{size[1]}, {num_classes} classes, {num_lanes} lanes")
+    typer.echo(f"{'model':<10} {'params (M)':>11} {'GFLOPs':>9}  SAD blocks")
+    for r in rows:
+        blocks = ",".join(r["sad_blocks"])
+        typer.echo(f"{r['name']:<10} {r['params'] / 1e6:>11.3f} {r['gflops']:>9.2f}  {blocks}")
 
 
 # === evaluate (issue 4) ===
