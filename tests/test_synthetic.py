@@ -281,6 +281,25 @@ def test_write_culane_layout_train_gt_and_masks(tmp_path):
         assert set(np.unique(mask)) == {0, *(k + 1 for k in s.slots)}
 
 
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_layout_readable_by_culane_reader(tmp_path, split):
+    formats = pytest.importorskip("lanekd.data.formats")
+    if not hasattr(formats, "read_dataset"):
+        pytest.skip("the CULane reader has not landed")
+    root = write_culane_layout(tmp_path, 10, seed=1, split=split, size=(295, 820))
+    read = list(formats.read_dataset("culane", root, split))
+    want = list(generate_samples(10, 1, split, (295, 820)))
+    assert [r.name for r in read] == [f"/driver_synth/{split}/{i:06d}.jpg" for i in range(10)]
+    for r, s in zip(read, want, strict=True):
+        if split == "test":
+            assert r.category == s.category  # from list/test_split
+        else:
+            assert r.exist.tolist() == s.exist.tolist()  # from list/train_gt.txt
+        assert len(r.lanes) == len(s.lanes)
+        for got, ref in zip(r.lanes, s.lanes, strict=True):
+            np.testing.assert_allclose(got, ref, atol=1e-2)
+
+
 def test_format_culane_lines():
     text = format_culane_lines([np.array([[10.5, 589.0], [12.25, 579.0]], np.float32)])
     assert text == "10.5 589 12.25 579 \n"
