@@ -117,6 +117,8 @@ class Distiller(nn.Module):
     loss_name: ClassVar[str] = ""
     needs_teacher: ClassVar[bool] = False
     teacher_input: str = "image"
+    # target keys a teacher cache must keep in float32 whatever its dtype (see lanekd.distill.cache)
+    float32_targets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,7 +4,9 @@ What is cached is not the teacher's raw output but each distiller's *targets*
 (:meth:`lanekd.distill.base.Distiller.teacher_targets`): IntRA-KD's ``(3, n, n)`` region graphs
 (75 numbers per CULane image instead of a 2048×36×100 ResNet-101 feature map), LGAD's attention
 maps, AT's unit attention maps, KD's class logits. They are stored per sample index in float16
-(``dtype="float32"`` for bit-exact reuse) and read back with :meth:`TeacherCache.targets`, which
+(``dtype="float32"`` for bit-exact reuse; a distiller's ``float32_targets``, IntRA-KD's graphs,
+always in float32: their loss is a squared difference of nearly equal graphs, which float16
+rounding would dominate) and read back with :meth:`TeacherCache.targets`, which
 returns a ``LaneOutput`` whose ``features`` hold those targets; every distiller's ``forward``
 recognises them and skips the teacher computation.
 
@@ -18,7 +20,7 @@ a deterministic function of (epoch, index) and K times the storage; we do not do
 cache trades augmentation for speed: worth it when the teacher dominates the step time
 (a ResNet-101 teacher with an ENet student) or for quick experiments.
 
-Size per sample (float16): IntRA-KD 6·n² bytes; LGAD/AT 2·h·w per block (7 KB at 36×100);
+Size per sample (float16): IntRA-KD 12·n² bytes (float32); LGAD/AT 2·h·w per block (7 KB at 36×100);
 KD 2·C·H·W (2.3 MB at 5×288×800 — 200 GB for CULane's 88K training images; prefer the online
 teacher for KD on full datasets). :meth:`TeacherCache.estimate_bytes` reports it before building.
 
@@ -135,8 +137,9 @@ class TeacherCache:
         per = 0
         for d in distillers:
             if d.needs_teacher:
-                for t in d.teacher_targets(teacher_out, batch).values():
-                    per += int(np.prod(t.shape[1:])) * np.dtype(_DTYPES[dtype]).itemsize
+                for key, t in d.teacher_targets(teacher_out, batch).items():
+                    itemsize = 4 if key in d.float32_targets else np.dtype(_DTYPES[dtype]).itemsize
+                    per += int(np.prod(t.shape[1:])) * itemsize
         return per * length
 
     @classmethod
@@ -193,10 +196,12 @@ class TeacherCache:
                 order = np.argsort(index)  # h5py writes need increasing indices
                 for d in used:
                     for key, value in d.teacher_targets(out, dev_batch).items():
-                        arr = value.detach().float().cpu().numpy().astype(np_dtype)
+                        arr = value.detach().float().cpu().numpy()
+                        key_dtype = np.float32 if key in d.float32_targets else np_dtype
+                        arr = arr.astype(key_dtype)
                         if key not in created:
                             shape = arr.shape[1:]
-                            created[key] = f.create_dataset(key, shape=(length, *shape), dtype=np_dtype,
+                            created[key] = f.create_dataset(key, shape=(length, *shape), dtype=key_dtype,
                                                             chunks=(1, *shape))
                         created[key][index[order]] = arr[order]
                 filled[index] = True

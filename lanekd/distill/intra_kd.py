@@ -186,6 +186,7 @@ class IntraKDDistiller(Distiller):
     loss_name = "loss_intra_kd"
     needs_teacher = True
     teacher_input = "image"
+    float32_targets = (GRAPHS_KEY,)
 
     def __init__(self, alpha: float = 1.0, kernel: int = 11, normaliser: str = "aoi",
                  student_feature: str = "encoder", teacher_feature: str = "encoder",
