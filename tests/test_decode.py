@@ -249,11 +249,17 @@ def test_numpy_and_torch_give_identical_lanes() -> None:
     for border in ("zero", "reflect101", "replicate"):
         for spline in (False, True):
             a = decode(prob.numpy(), exist.numpy(), border=border, spline=spline)
-            b = decode(prob, exist, border=border, spline=spline)
+            b = decode(prob, exist, border=border, spline=spline, backend="torch")  # the device kernel
             assert_same_lanes(a, b)
+            assert_same_lanes(a, decode(prob, exist, border=border, spline=spline))  # auto: numpy view
     assert sum(len(lane) > 0 for lane in decode(prob, exist)[0]) >= 2
     prob64 = prob.double()
-    assert_same_lanes(decode(prob64, exist), decode(prob64.numpy(), exist.numpy()))
+    assert_same_lanes(decode(prob64, exist, backend="torch"), decode(prob64.numpy(), exist.numpy()))
+    assert_same_lanes(decode(prob.bfloat16(), exist), decode(prob.bfloat16(), exist, backend="torch"))
+    with pytest.raises(ValueError, match="backend"):
+        decode(prob.numpy(), exist.numpy(), backend="torch")
+    with pytest.raises(ValueError, match="backend"):
+        decode(prob, exist, backend="jax")
 
 
 @pytest.mark.gpu
@@ -265,6 +271,7 @@ def test_cuda_matches_cpu() -> None:
     prob = torch.softmax(torch.from_numpy(rng.normal(size=(4, 5, 288, 800)).astype(np.float32) * 3), dim=1)
     exist = torch.full((4, 4), 0.9)
     assert_same_lanes(decode(prob.cuda(), exist.cuda()), decode(prob.numpy(), exist.numpy()))
+    assert_same_lanes(decode(prob.cuda(), exist.cuda(), spline=False), decode(prob, exist, spline=False))
     assert_same_lanes(decode(prob.cuda().half(), exist), decode(prob.half().float().numpy(), exist.numpy()))
 
 

@@ -12,7 +12,9 @@ Pipeline (``prob2lines``/``getLane`` of the SCNN and ENet-SAD releases, see ``do
 
 Only the sampled rows are smoothed: for each one the ``k`` rows of its band are summed, then a ``k``-wide
 horizontal box sum is taken. Both sums are explicit sequences of elementwise float32 additions, so the
-numpy and torch paths (CPU or GPU) produce bit-identical sums and therefore identical lanes.
+numpy and torch kernels (CPU or GPU) produce bit-identical sums and therefore identical lanes. CPU tensors
+go through the numpy kernel by default (zero-copy view, faster than torch's CPU indexing); tensors on an
+accelerator stay there until the (B, L, rows) argmax results.
 """
 
 from __future__ import annotations
@@ -146,7 +148,12 @@ def _to_numpy_exist(exist: Any, B: int, L: int) -> np.ndarray:
 
 
 def decode(
-    prob: Any, exist: Any, profile: str | DecodeProfile = "culane", spline: bool = True, **options: Any
+    prob: Any,
+    exist: Any,
+    profile: str | DecodeProfile = "culane",
+    spline: bool = True,
+    backend: str = "auto",
+    **options: Any,
 ) -> list[list[np.ndarray]]:
     """Decode lane polylines from segmentation probabilities.
 
@@ -159,6 +166,9 @@ def decode(
             a :class:`~lanekd.decode.profiles.DecodeProfile`.
         spline: fit a natural cubic spline x(y) through the points and resample it (``resample_step``
             pixels of y, or the profile's ``h_samples``); ``False`` returns the raw sample points.
+        backend: ``auto`` (torch kernel for tensors on an accelerator, numpy otherwise: a CPU tensor is
+            viewed as a numpy array, which is faster than torch's indexing on CPU), ``numpy`` or ``torch``.
+            All backends give identical lanes.
         options: overrides of profile fields, e.g. ``threshold=0.3``, ``exist_threshold=0.5``,
             ``border="reflect101"``, ``kernel=9``, ``min_points=2``.
 
@@ -182,12 +192,17 @@ def decode(
     ex = _to_numpy_exist(exist, B, L)
     if B == 0:
         return []
-    if is_torch:
-        if not prob.is_floating_point():
-            raise ValueError(f"decode: prob must be floating point probabilities, got {prob.dtype}")
+    if backend not in ("auto", "numpy", "torch"):
+        raise ValueError(f"decode: backend must be auto, numpy or torch, got {backend!r}")
+    if is_torch and not prob.is_floating_point():
+        raise ValueError(f"decode: prob must be floating point probabilities, got {prob.dtype}")
+    use_torch = is_torch and (backend == "torch" or (backend == "auto" and prob.device.type != "cpu"))
+    if backend == "torch" and not is_torch:
+        raise ValueError("decode: backend='torch' needs a torch tensor")
+    if use_torch:
         col, ssum = _sample_torch(prob.detach()[:, 1:].float(), _tables(prof, h, w), prof.kernel)
     else:
-        arr = np.asarray(prob)
+        arr = prob.detach().cpu().float().numpy() if is_torch else np.asarray(prob)
         if arr.dtype.kind != "f":
             raise ValueError(f"decode: prob must be floating point probabilities, got {arr.dtype}")
         col, ssum = _sample_numpy(arr[:, 1:].astype(np.float32, copy=False), _tables(prof, h, w), prof.kernel)
