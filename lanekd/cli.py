@@ -87,17 +87,100 @@ def _not_implemented(command: str, issue: int) -> None:
 
 
 # === prepare (issue 2) ===
+_PREPARE_DATASETS = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape", "custom", "synthetic")
+
+
 @app.command("prepare")
-def prepare_cmd() -> None:
-    """Convert a dataset into lanekd's HDF5 format."""
-    _not_implemented("prepare", 2)
+def prepare_cmd(
+    dataset: str | None = typer.Argument(None, help="Dataset: " + ", ".join(_PREPARE_DATASETS) + "."),
+    root: Path | None = typer.Option(None, "--root", help="Dataset root folder (not for synthetic)."),
+    out: Path | None = typer.Option(None, "--out", help="Output FILE.h5 (a folder with --layout culane)."),
+    split: str = typer.Option("train", "--split", help="Split to convert: train, val or test."),
+    size: str | None = typer.Option(None, "--size", help="Training size HxW (default: the dataset's)."),
+    crop_top: int | None = typer.Option(None, "--crop-top", help="Source rows cropped off the top before "
+                                        "resizing (default: the dataset's)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted conversion of the same "
+                                "invocation (same options)."),
+    on_error: str = typer.Option("fail", "--on-error", help="Bad sample: fail (exit 1, no output) or skip "
+                                 "(record it in OUT.skipped.json)."),
+    storage: str = typer.Option("encoded", "--storage", help="Image storage: encoded (JPEG bytes, small) "
+                                "or raw (uint8 arrays, fastest reads, ~10x larger)."),
+    n: int = typer.Option(2000, "--n", min=0, help="Synthetic only: number of scenes."),
+    seed: int = typer.Option(0, "--seed", help="Synthetic only: generator seed."),
+    layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
+                               "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
+    verify: Path | None = typer.Option(None, "--verify", help="Check the integrity of FILE.h5 "
+                                       "(checksums, shapes, counts) instead of converting."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar; only the one-line summary."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Convert a dataset split into lanekd's HDF5 format (or verify a prepared file)."""
+    if verify is not None:
+        from lanekd.data.h5 import verify_h5
+
+        result = verify_h5(verify)
+        if json_out:
+            print_json(result)
+        else:
+            typer.echo(f"OK {verify}: {result['count']} samples, checksums, shapes and counts verified")
+        return
+    if dataset is None:
+        raise typer.BadParameter("DATASET is required (or use --verify FILE.h5)", param_hint="DATASET")
+    if dataset not in _PREPARE_DATASETS:
+        raise typer.BadParameter(f"choose from {', '.join(_PREPARE_DATASETS)}", param_hint="DATASET")
+    for name, value, allowed in (("--on-error", on_error, ("fail", "skip")),
+                                 ("--storage", storage, ("encoded", "raw")),
+                                 ("--layout", layout, ("h5", "culane"))):
+        if value not in allowed:
+            raise typer.BadParameter(f"choose from {', '.join(allowed)}, got {value!r}", param_hint=name)
+    if out is None:
+        raise typer.BadParameter("--out is required", param_hint="--out")
+    if layout == "culane":
+        if dataset != "synthetic":
+            raise typer.BadParameter("--layout culane is only for the synthetic dataset",
+                                     param_hint="--layout")
+        from lanekd.data.synthetic import write_culane_layout
+
+        written = write_culane_layout(out, n, seed=seed, split=split)
+        if json_out:
+            print_json({"out": str(written), "dataset": "synthetic", "layout": "culane", "split": split,
+                        "count": n})
+        else:
+            typer.echo(f"wrote {n} synthetic {split} scenes in the CULane layout -> {written}")
+        return
+    if dataset == "synthetic" and root is not None:
+        raise typer.BadParameter("synthetic data takes no --root", param_hint="--root")
+    from lanekd.data.prepare import prepare_dataset
+
+    result = prepare_dataset(
+        dataset, out, root=root, split=split, size=parse_size(size) if size else None, crop_top=crop_top,
+        workers=workers, resume=resume, on_error=on_error, storage=storage, n=n, seed=seed,
+        quiet=quiet or json_out,
+    )
+    if json_out:
+        print_json(result.to_json())
+    else:
+        typer.echo(result.summary())
 
 
 # === info (issue 2) ===
 @app.command("info")
-def info_cmd() -> None:
+def info_cmd(
+    path: Path = typer.Argument(..., help="A FILE.h5 written by `lanekd prepare`."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
     """Print the attributes and sample count of a prepared HDF5 file."""
-    _not_implemented("info", 2)
+    from lanekd.data.h5 import describe_h5
+
+    attrs = describe_h5(path)
+    if json_out:
+        print_json(attrs)
+        return
+    width = max(len(k) for k in attrs)
+    for key, value in attrs.items():
+        shown = "x".join(str(v) for v in value) if key in ("size", "source_size") else value
+        typer.echo(f"{key:<{width}}  {shown}")
 
 
 # === models (issue 3) ===
@@ -398,6 +481,10 @@ def predict_cmd(
     batch: int = typer.Option(8, "--batch", "-b", help="Frames per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     no_spline: bool = typer.Option(False, "--no-spline", help="Output the raw 20-px row points."),
+    threshold: float | None = typer.Option(None, "--threshold",
+                                           help="Point threshold on the smoothed map (profile default 0.3)."),
+    exist_threshold: float | None = typer.Option(None, "--exist-threshold",
+                                                 help="Lane existence threshold (profile default 0.5)."),
     on_error: str = typer.Option("fail", "--on-error", help="fail or skip unreadable inputs."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (on stderr with --out -)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
@@ -409,8 +496,10 @@ def predict_cmd(
     if on_error not in ("fail", "skip"):
         raise typer.BadParameter("must be fail or skip", param_hint="--on-error")
     backend = load_backend(model, device)
+    options = {k: v for k, v in (("threshold", threshold), ("exist_threshold", exist_threshold))
+               if v is not None}
     summary = predict(backend, inputs, out, fmt=fmt, batch=batch, on_error=on_error,
-                      spline=not no_spline, quiet=quiet)
+                      spline=not no_spline, quiet=quiet, **options)
     info = summary.to_dict()
     if as_json:
         info["outputs"] = len(summary.outputs)
