@@ -49,6 +49,14 @@ def test_attention_map_resizes_aggregated_map_before_softmax() -> None:
     assert att.flatten().tolist() == pytest.approx(softmax([0, 1, 3, 4]), rel=1e-6)
 
 
+def test_attention_map_mean_aggregation_divides_by_channels() -> None:
+    feat = torch.tensor([[[[1.0, 0.0]], [[1.0, 2.0]]]])  # sum_c A^2 = [2, 4], mean = [1, 2]
+    att = attention_map(feat, aggregation="mean")
+    assert att.flatten().tolist() == pytest.approx(softmax([1, 2]), rel=1e-6)
+    with pytest.raises(ValueError, match="aggregation"):
+        attention_map(feat, aggregation="max")
+
+
 def test_attention_map_rejects_non_4d() -> None:
     with pytest.raises(ValueError, match="B, C, H, W"):
         attention_map(torch.zeros(3, 4, 5))
@@ -131,6 +139,17 @@ def test_sad_upsamples_the_smaller_map() -> None:
     term = sad(make_output({"a": shallow, "b": deep}), {}, None, 0, 1)
     src = softmax([1, 0, 0, 0])
     assert term.item() == pytest.approx(_sq(src, [0.25] * 4), rel=1e-6)
+
+
+def test_sad_aggregation_option_reaches_the_loss() -> None:
+    feats = _chain()
+    cfg = DistillConfig(sad_start=0, sad_aggregation="mean", sad_blocks=("block2", "block3"))
+    (sad,) = build_distillers(["sad"], cfg, TinyLaneNet(width=1))
+    term = sad(make_output(feats), {}, None, 0, 1)  # one channel: mean == sum
+    assert term.item() == pytest.approx(SADDistiller(("block2", "block3"), start=0)(
+        make_output(feats), {}, None, 0, 1).item())
+    two = {k: torch.cat([v, v], dim=1) for k, v in _chain().items()}  # two equal channels: mean = G
+    assert sad(make_output(two), {}, None, 0, 1).item() == pytest.approx(term.item(), rel=1e-6)
 
 
 def test_sad_gamma_scales() -> None:

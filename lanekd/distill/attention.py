@@ -23,22 +23,29 @@ def _compute_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
-def aggregate_attention(feat: torch.Tensor, p: float = 2.0) -> torch.Tensor:
-    """Channel aggregation G^p_sum(A) = Σ_c |A_c|^p.
+AGGREGATIONS = ("sum", "mean")
+
+
+def aggregate_attention(feat: torch.Tensor, p: float = 2.0, aggregation: str = "sum") -> torch.Tensor:
+    """Channel aggregation G^p_sum(A) = Σ_c |A_c|^p (or its mean over the C channels).
 
     Args:
         feat: ``(B, C, H, W)`` feature map.
         p: exponent (> 0).
+        aggregation: ``"sum"`` (the paper's G^p_sum) or ``"mean"`` (Σ/C: a spatial-softmax
+            temperature of C, which keeps Ψ from saturating to one-hot on wide BN features).
 
     Returns:
         ``(B, H, W)`` non-negative map, float32 (float64 for float64 input).
     """
     if feat.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) feature map, got shape {tuple(feat.shape)}")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
     x = feat.to(_compute_dtype(feat))
-    if p == 2:
-        return (x * x).sum(dim=1)  # avoids abs(), whose gradient is undefined at 0
-    return x.abs().pow(p).sum(dim=1)
+    # x * x avoids abs(), whose gradient is undefined at 0
+    g = (x * x).sum(dim=1) if p == 2 else x.abs().pow(p).sum(dim=1)
+    return g / x.shape[1] if aggregation == "mean" else g
 
 
 def resize_map(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -54,7 +61,8 @@ def spatial_softmax(m: torch.Tensor) -> torch.Tensor:
     return torch.softmax(m.reshape(b, h * w), dim=1).reshape(b, h, w)
 
 
-def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: float = 2.0) -> torch.Tensor:
+def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: float = 2.0,
+                  aggregation: str = "sum") -> torch.Tensor:
     """SAD attention Ψ(A) = spatial-softmax(resize(Σ_c |A_c|^p)).
 
     Args:
@@ -62,6 +70,7 @@ def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: fl
         size: ``(H', W')`` output size; ``None`` keeps ``(H, W)``. The aggregated map is resized
             bilinearly *before* the softmax.
         p: channel-aggregation exponent.
+        aggregation: ``"sum"`` (paper) or ``"mean"`` over channels, see :func:`aggregate_attention`.
 
     Returns:
         ``(B, H', W')`` maps, each summing to 1 over its positions.
@@ -70,7 +79,7 @@ def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: fl
         >>> attention_map(torch.zeros(2, 8, 4, 5)).sum(dim=(1, 2))
         tensor([1., 1.])
     """
-    g = aggregate_attention(feat, p)
+    g = aggregate_attention(feat, p, aggregation)
     if size is not None:
         g = resize_map(g, size)
     return spatial_softmax(g)

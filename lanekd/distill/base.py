@@ -73,7 +73,10 @@ def model_num_classes(model: nn.Module) -> int | None:
 
 
 def model_in_channels(model: nn.Module) -> int | None:
-    """The input channel count of a lane model (``build_args["in_channels"]``, default 3), if known."""
+    """The input channel count of a lane model (``in_channels`` attribute or build argument), if known."""
+    attr = getattr(model, "in_channels", None)
+    if isinstance(attr, int):
+        return attr
     args = getattr(model, "build_args", None)
     if isinstance(args, dict):
         return int(args.get("in_channels", 3))

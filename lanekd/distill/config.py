@@ -23,6 +23,7 @@ from lanekd.errors import ConfigError
 
 SAD_REDUCTIONS = ("sum-mean", "mean")
 INTRA_KD_NORMALISERS = ("aoi", "hw")
+AGGREGATIONS = ("sum", "mean")  # same as lanekd.distill.attention.AGGREGATIONS (no torch import here)
 
 
 def _help(text: str) -> dict[str, str]:
@@ -51,6 +52,8 @@ class DistillConfig:
         "Released-code variant: the deepest block's attention also mimics the label's lane mask."))
     sad_reduction: str = field(default="sum-mean", metadata=_help(
         "SAD MSE reduction: sum-mean (sum over pixels, mean over batch) or mean (over all elements)."))
+    sad_aggregation: str = field(default="sum", metadata=_help(
+        "Channel aggregation of the attention map: sum (paper) or mean (sum/C; avoids a saturated softmax)."))
 
     # --- IntRA-KD (METHODS §4) ---
     intra_kd_alpha: float = field(default=1.0, metadata=_help(
@@ -76,6 +79,8 @@ class DistillConfig:
         "Exponent p of the LGAD attention generator (SAD's: 2)."))
     lgad_reduction: str = field(default="sum-mean", metadata=_help(
         "LGAD MSE reduction: sum-mean or mean (as --sad-reduction)."))
+    lgad_aggregation: str = field(default="sum", metadata=_help(
+        "Channel aggregation of the LGAD attention maps: sum or mean (as --sad-aggregation)."))
 
     # --- Logit KD (Hinton; METHODS §4.7) ---
     kd_weight: float = field(default=1.0, metadata=_help(
@@ -111,6 +116,10 @@ class DistillConfig:
         for name in ("sad_reduction", "lgad_reduction"):
             if getattr(self, name) not in SAD_REDUCTIONS:
                 raise ConfigError(f"{name} must be one of {', '.join(SAD_REDUCTIONS)}, "
+                                  f"got {getattr(self, name)!r}")
+        for name in ("sad_aggregation", "lgad_aggregation"):
+            if getattr(self, name) not in AGGREGATIONS:
+                raise ConfigError(f"{name} must be one of {', '.join(AGGREGATIONS)}, "
                                   f"got {getattr(self, name)!r}")
         if self.intra_kd_normaliser not in INTRA_KD_NORMALISERS:
             raise ConfigError(f"intra_kd_normaliser must be one of {', '.join(INTRA_KD_NORMALISERS)}, "

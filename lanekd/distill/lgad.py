@@ -53,12 +53,13 @@ class LGADDistiller(Distiller):
     teacher_input = "onehot"
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, p: float = 2.0,
-                 reduction: str = "sum-mean") -> None:
+                 reduction: str = "sum-mean", aggregation: str = "sum") -> None:
         super().__init__()
         self.blocks = tuple(blocks)
         self.gamma = float(gamma)
         self.p = float(p)
         self.reduction = reduction
+        self.aggregation = aggregation
         self.student_features = self.blocks
         self.teacher_features = self.blocks
 
@@ -66,11 +67,12 @@ class LGADDistiller(Distiller):
         return tuple(f"lgad:{b}" for b in self.blocks)
 
     def target_signature(self) -> dict[str, object]:
-        return {"blocks": list(self.blocks), "p": self.p}
+        return {"blocks": list(self.blocks), "p": self.p, "aggregation": self.aggregation}
 
     def teacher_targets(self, teacher: LaneOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return {f"lgad:{b}": attention_map(feature(teacher, b, "teacher").detach(), p=self.p).float()
+            return {f"lgad:{b}": attention_map(feature(teacher, b, "teacher").detach(), p=self.p,
+                                               aggregation=self.aggregation).float()
                     for b in self.blocks}
 
     def loss_from_targets(self, student: LaneOutput, batch: dict[str, torch.Tensor],
@@ -78,7 +80,7 @@ class LGADDistiller(Distiller):
         """Unweighted Σ_blocks MSE(Ψ(A^S_m), Ψ(A^T_m))."""
         total: torch.Tensor | None = None
         for b in self.blocks:
-            g = aggregate_attention(feature(student, b, "student"), self.p)
+            g = aggregate_attention(feature(student, b, "student"), self.p, self.aggregation)
             tgt = targets[f"lgad:{b}"].to(device=g.device, dtype=g.dtype)
             size = common_size(g.shape, tgt.shape)
             src = spatial_softmax(resize_map(g, size))
@@ -93,7 +95,8 @@ class LGADDistiller(Distiller):
         return self.gamma
 
     def extra_repr(self) -> str:
-        return f"blocks={self.blocks}, gamma={self.gamma}, p={self.p}, reduction={self.reduction!r}"
+        return (f"blocks={self.blocks}, gamma={self.gamma}, p={self.p}, reduction={self.reduction!r}, "
+                f"aggregation={self.aggregation!r}")
 
 
 def build_lgad(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None = None) -> LGADDistiller:
@@ -107,4 +110,5 @@ def build_lgad(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None
         if classes is not None and in_ch is not None and in_ch != classes:
             raise ConfigError(f"lgad: the teacher takes {in_ch} input channels but LGAD feeds it the one-hot "
                               f"label map ({classes} channels); train it with train-teacher --label-input")
-    return LGADDistiller(blocks, gamma=cfg.lgad_gamma, p=cfg.lgad_p, reduction=cfg.lgad_reduction)
+    return LGADDistiller(blocks, gamma=cfg.lgad_gamma, p=cfg.lgad_p, reduction=cfg.lgad_reduction,
+                         aggregation=cfg.lgad_aggregation)

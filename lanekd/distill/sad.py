@@ -66,7 +66,8 @@ class SADDistiller(Distiller):
     needs_teacher = False
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, start: int | None = None, p: float = 2.0,
-                 detach: bool = True, label_mimic: bool = False, reduction: str = "sum-mean") -> None:
+                 detach: bool = True, label_mimic: bool = False, reduction: str = "sum-mean",
+                 aggregation: str = "sum") -> None:
         super().__init__()
         if len(blocks) < 2:
             raise ConfigError(f"sad_blocks: SAD needs at least two blocks (a chain), got {blocks}")
@@ -77,6 +78,7 @@ class SADDistiller(Distiller):
         self.detach = bool(detach)
         self.label_mimic = bool(label_mimic)
         self.reduction = reduction
+        self.aggregation = aggregation
         self.student_features = self.blocks
 
     def is_active(self, iteration: int, max_iter: int) -> bool:
@@ -86,7 +88,8 @@ class SADDistiller(Distiller):
                           targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """The unweighted SAD loss (computed whatever the iteration; ``targets`` is unused)."""
         label = batch.get("label")
-        aggregated = [aggregate_attention(feature(student, b, "student"), self.p) for b in self.blocks]
+        aggregated = [aggregate_attention(feature(student, b, "student"), self.p, self.aggregation)
+                      for b in self.blocks]
         total = aggregated[0].new_zeros(())
         for shallow, deep in zip(aggregated[:-1], aggregated[1:], strict=True):
             size = common_size(shallow.shape, deep.shape)
@@ -112,7 +115,8 @@ class SADDistiller(Distiller):
 
     def extra_repr(self) -> str:
         return (f"blocks={self.blocks}, gamma={self.gamma}, start={self.start}, p={self.p}, "
-                f"detach={self.detach}, label_mimic={self.label_mimic}, reduction={self.reduction!r}")
+                f"detach={self.detach}, label_mimic={self.label_mimic}, reduction={self.reduction!r}, "
+                f"aggregation={self.aggregation!r}")
 
 
 def build_sad(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None = None) -> SADDistiller:
@@ -120,4 +124,5 @@ def build_sad(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None 
     blocks = default_blocks(student, cfg.sad_blocks, "sad_blocks")
     check_features(student, blocks, "student", "sad_blocks")
     return SADDistiller(blocks, gamma=cfg.sad_gamma, start=cfg.sad_start, p=cfg.sad_p, detach=cfg.sad_detach,
-                        label_mimic=cfg.sad_label_mimic, reduction=cfg.sad_reduction)
+                        label_mimic=cfg.sad_label_mimic, reduction=cfg.sad_reduction,
+                        aggregation=cfg.sad_aggregation)
