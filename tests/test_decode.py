@@ -147,11 +147,11 @@ def test_border_modes_differ_only_at_the_border() -> None:
     from lanekd.decode.decoder import _box_sums_numpy, _tables
 
     rng = np.random.default_rng(3)
-    p = rng.random((1, 4, 288, 800)).astype(np.float32)
+    p = rng.random((1, 5, 288, 800)).astype(np.float32)
     sums = {}
     for m in ("zero", "reflect101", "replicate"):
         prof = get_profile("culane", border=m)
-        sums[m] = _box_sums_numpy(p, _tables(prof, 288, 800), 9)  # (1, 4, 18, 800)
+        sums[m] = _box_sums_numpy(p, np.zeros(4, np.int64), np.arange(1, 5), _tables(prof, 288, 800), 9)[None]
     # Sample row 0 is network row 287: its window crosses the bottom edge. Columns 0..3 and 796..799
     # cross the sides. Everything else must be bit-identical across modes.
     inner = (slice(None), slice(None), slice(1, None), slice(4, 796))
@@ -163,7 +163,7 @@ def test_border_modes_differ_only_at_the_border() -> None:
         assert (sums[a][..., 1:, 796:] != sums[b][..., 1:, 796:]).any()
     assert (sums["zero"][..., 0, :] < sums["reflect101"][..., 0, :]).all()  # padding adds zeros
     # Hand check of one border value: zero padding at the bottom-left corner sums rows 283..287, cols 0..4.
-    np.testing.assert_allclose(sums["zero"][0, 0, 0, 0], p[0, 0, 283:, :5].sum(), rtol=1e-5)
+    np.testing.assert_allclose(sums["zero"][0, 0, 0, 0], p[0, 1, 283:, :5].sum(), rtol=1e-5)
 
 
 def test_existence_threshold() -> None:

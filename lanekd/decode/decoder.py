@@ -29,6 +29,7 @@ from scipy.interpolate import CubicSpline
 from lanekd.decode.profiles import DecodeProfile, get_profile
 
 Lanes = list[np.ndarray]
+_NUMPY_TORCH_DTYPES = ("torch.float16", "torch.float32", "torch.float64")
 
 
 def _is_torch(x: Any) -> bool:
@@ -63,56 +64,63 @@ def _tables(prof: DecodeProfile, h: int, w: int) -> dict[str, Any]:
     return {"rows": rows, "row_idx": row_idx, "row_w": row_w, "col_idx": col_idx, "col_w": col_w}
 
 
-def _box_sums_numpy(lane: np.ndarray, t: dict[str, Any], k: int) -> np.ndarray:
-    """``k x k`` box sums of ``lane`` (B, L, h, w) at the sampled rows only: (B, L, R, w)."""
-    row_idx, row_w = t["row_idx"], t["row_w"]
-    v = None
-    for j in range(k):
-        g = lane[:, :, row_idx[:, j], :]
-        if row_w is not None:
-            g = g * row_w[None, None, :, j, None]
-        v = g if v is None else v + g
-    assert v is not None
-    vp = v[..., t["col_idx"]]
+def _box_sums(prob: Any, b: Any, c: Any, t: dict[str, Any], k: int, conv: Any, to32: Any, stack: Any) -> Any:
+    """``k x k`` box sums of channels ``prob[b[i], c[i]]`` at the sampled rows only: (n, R, w).
+
+    Written once for numpy and torch (``conv`` makes an index/weight array of the backend, ``to32``
+    casts to float32, ``stack`` stacks along a new axis 2): the same elementwise float32 additions in
+    the same order on both. The vertical pass adds the band rows of every sampled row as views (no
+    gather); rows in the zero padding are skipped (adding 0.0 changes nothing).
+    """
+    lanes = prob[:, 1:]
+    row_w = t["row_w"]
+    per_row = []
+    for i, ridx in enumerate(t["row_idx"].tolist()):
+        rows = [r for j, r in enumerate(ridx) if row_w is None or row_w[i, j] != 0]
+        acc = to32(lanes[:, :, rows[0], :])
+        if len(rows) == 1:
+            acc = acc * 1.0  # a copy, never a view of the input
+        else:
+            acc = acc + to32(lanes[:, :, rows[1], :])
+            for r in rows[2:]:
+                acc += to32(lanes[:, :, r, :])  # in place: same IEEE result as acc + x
+        per_row.append(acc)
+    v = stack(per_row)[b, c - 1]  # (n, R, w): only the selected lanes go on
+    vp = v[..., conv(t["col_idx"])]
     if t["col_w"] is not None:
-        vp = vp * t["col_w"]
-    w = lane.shape[-1]
-    s = vp[..., 0:w]
-    for j in range(1, k):
-        s = s + vp[..., j : j + w]
+        vp *= conv(t["col_w"])
+    w = prob.shape[-1]
+    if k == 1:
+        return vp
+    s = vp[..., 0:w] + vp[..., 1 : w + 1]
+    for j in range(2, k):
+        s += vp[..., j : j + w]
     return s
 
 
-def _sample_numpy(lane: np.ndarray, t: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column argmax of the box sums at the sampled rows: col, sum, each (B, L, R)."""
-    s = _box_sums_numpy(lane, t, k)
+def _box_sums_numpy(prob: np.ndarray, b: np.ndarray, c: np.ndarray, t: dict[str, Any], k: int) -> np.ndarray:
+    return _box_sums(prob, b, c, t, k, np.asarray, lambda a: a.astype(np.float32, copy=False),
+                     lambda xs: np.stack(xs, axis=2))
+
+
+def _sample_numpy(prob: np.ndarray, b: np.ndarray, c: np.ndarray, t: dict[str, Any],
+                  k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column argmax of the box sums at the sampled rows: col, sum, each (n, R)."""
+    s = _box_sums_numpy(prob, b, c, t, k)
     col = s.argmax(axis=-1)
     return col, np.take_along_axis(s, col[..., None], axis=-1)[..., 0]
 
 
-def _sample_torch(lane: Any, t: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Torch twin of :func:`_sample_numpy`; stays on ``lane.device`` until the (B, L, R) results."""
+def _sample_torch(prob: Any, b: np.ndarray, c: np.ndarray, t: dict[str, Any],
+                  k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Torch twin of :func:`_sample_numpy`; stays on ``prob.device`` until the (n, R) results."""
     import torch
 
-    dev = lane.device
-    row_idx = torch.as_tensor(t["row_idx"], device=dev)
-    row_w = None if t["row_w"] is None else torch.as_tensor(t["row_w"], device=dev)
-    v = None
-    for j in range(k):
-        g = lane.index_select(2, row_idx[:, j])
-        if row_w is not None:
-            g = g * row_w[None, None, :, j, None]
-        v = g if v is None else v + g
-    assert v is not None
-    vp = v.index_select(3, torch.as_tensor(t["col_idx"], device=dev))
-    if t["col_w"] is not None:
-        vp = vp * torch.as_tensor(t["col_w"], device=dev)
-    w = lane.shape[-1]
-    s = vp[..., 0:w]
-    for j in range(1, k):
-        s = s + vp[..., j : j + w]
-    smax, col = s.max(dim=-1)
-    # torch.max/argmax return the first maximal index, as numpy's argmax does.
+    def conv(a: np.ndarray) -> Any:
+        return torch.as_tensor(a, device=prob.device)
+
+    s = _box_sums(prob, conv(b), conv(c), t, k, conv, lambda a: a.float(), lambda xs: torch.stack(xs, dim=2))
+    smax, col = s.max(dim=-1)  # first maximal index, as numpy's argmax
     return col.cpu().numpy(), smax.cpu().numpy()
 
 
@@ -199,16 +207,27 @@ def decode(
     use_torch = is_torch and (backend == "torch" or (backend == "auto" and prob.device.type != "cpu"))
     if backend == "torch" and not is_torch:
         raise ValueError("decode: backend='torch' needs a torch tensor")
+    # Only slots that exist are smoothed and searched.
+    present = ex > prof.exist_threshold
+    sel = np.nonzero(present)
+    b_idx, c_idx = sel[0].astype(np.int64), sel[1].astype(np.int64) + 1
     if use_torch:
-        col, ssum = _sample_torch(prob.detach()[:, 1:].float(), _tables(prof, h, w), prof.kernel)
+        col_sel, ssum = _sample_torch(prob.detach(), b_idx, c_idx, _tables(prof, h, w), prof.kernel)
     else:
-        arr = prob.detach().cpu().float().numpy() if is_torch else np.asarray(prob)
+        if is_torch:
+            src = prob.detach().cpu()
+            arr = src.numpy() if str(src.dtype) in _NUMPY_TORCH_DTYPES else src.float().numpy()
+        else:
+            arr = np.asarray(prob)
         if arr.dtype.kind != "f":
             raise ValueError(f"decode: prob must be floating point probabilities, got {arr.dtype}")
-        col, ssum = _sample_numpy(arr[:, 1:].astype(np.float32, copy=False), _tables(prof, h, w), prof.kernel)
+        col_sel, ssum = _sample_numpy(arr, b_idx, c_idx, _tables(prof, h, w), prof.kernel)
     # Same float32 division on both paths, so the threshold decision is identical too.
-    value = ssum.astype(np.float32) / np.float32(prof.kernel * prof.kernel)
-    keep = (value > prof.threshold) & (ex > prof.exist_threshold)[:, :, None]
+    value = np.zeros((B, L, prof.num_rows), dtype=np.float32)
+    value[sel] = ssum.astype(np.float32) / np.float32(prof.kernel * prof.kernel)
+    col = np.zeros((B, L, prof.num_rows), dtype=np.int64)
+    col[sel] = col_sel
+    keep = (value > prof.threshold) & present[:, :, None]
     ok = keep.sum(axis=-1) >= prof.min_points
     xs = prof.columns_to_x(col, w)
     ys = prof.sample_ys()
