@@ -110,6 +110,8 @@ def prepare_cmd(
     seed: int = typer.Option(0, "--seed", help="Synthetic only: generator seed."),
     layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
                                "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
+    flush_every: int = typer.Option(64, "--flush-every", min=1, help="Commit (flush) at least every N "
+                                    "samples: how much work a killed conversion can lose before --resume."),
     verify: Path | None = typer.Option(None, "--verify", help="Check the integrity of FILE.h5 "
                                        "(checksums, shapes, counts) instead of converting."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar; only the one-line summary."),
@@ -156,7 +158,7 @@ def prepare_cmd(
     result = prepare_dataset(
         dataset, out, root=root, split=split, size=parse_size(size) if size else None, crop_top=crop_top,
         workers=workers, resume=resume, on_error=on_error, storage=storage, n=n, seed=seed,
-        quiet=quiet or json_out,
+        flush_every=flush_every, quiet=quiet or json_out,
     )
     if json_out:
         print_json(result.to_json())

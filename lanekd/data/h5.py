@@ -100,7 +100,9 @@ class H5Writer:
             self._truncate_to(self._n)
             return
         self._n = 0
-        self.f = f = h5py.File(self.path, "w", libver="latest")
+        # Default (earliest) format on purpose: libver="latest" marks the file "open for writing" in its
+        # superblock, and a file left so by a SIGKILL could not be reopened for --resume without h5clear.
+        self.f = f = h5py.File(self.path, "w")
         for key, value in attrs.items():
             f.attrs[key] = _attr_value(value)
         f.attrs["format"] = FORMAT_NAME

@@ -263,6 +263,7 @@ def prepare_dataset(
     mean: tuple[float, float, float] = DEFAULT_MEAN,
     std: tuple[float, float, float] = DEFAULT_STD,
     flush_every: int = 64,
+    flush_seconds: float = 2.0,
     quiet: bool = True,
 ) -> PrepareResult:
     """Convert a dataset split into a lanekd HDF5 file.
@@ -282,7 +283,7 @@ def prepare_dataset(
         samples: explicit samples to convert instead of reading ``root`` (library use, tests).
         jpeg_quality: JPEG quality of encoded storage.
         mean, std: RGB normalisation stored in the attributes (used by :class:`LaneDataset`).
-        flush_every: commit interval in samples (resume granularity).
+        flush_every, flush_seconds: commit at least every this many samples / seconds (resume granularity).
         quiet: no progress bar.
 
     Raises:
@@ -335,6 +336,16 @@ def prepare_dataset(
         "params": json.dumps(params, sort_keys=True),
     }
 
+    source: Iterable[Any]
+    if synthetic:
+        source = range(n)  # type: ignore[arg-type]
+    elif samples is None:
+        from lanekd.data.formats import read_dataset
+
+        source = read_dataset(dataset, root, split, policy)  # raises now if the split's list is missing
+    else:
+        source = samples
+
     tmp = tmp_path_for(out)
     start = 0
     worker_skipped: list[dict[str, Any]] = []
@@ -356,19 +367,13 @@ def prepare_dataset(
         out.parent.mkdir(parents=True, exist_ok=True)
         writer = H5Writer(tmp, attrs, storage)
     resumed_from = writer.count
-
     if synthetic:
         items: Iterable[Any] = range(start, n)  # type: ignore[arg-type]
         total: int | None = n - start  # type: ignore[operator]
     else:
-        if samples is None:
-            from lanekd.data.formats import read_dataset
-
-            source: Iterable[LaneSample] = read_dataset(dataset, root, split, policy)
-        else:
-            source = samples
         items = _skip(source, start)
         total = None
+
     if synthetic and total is not None:
         workers = max(1, min(workers, -(-total // 16)))  # tiny jobs are not worth starting processes
     from lanekd.utils.progress import track
@@ -382,14 +387,17 @@ def prepare_dataset(
         for item, result in progress:
             if isinstance(result, tuple):
                 _, path, message, line = result
-                policy(DataError(path, message, line))  # raises in fail mode
+                if policy.mode == "fail":
+                    raise DataError(path, message, line)
+                # recorded here (with its input index) rather than in policy.skipped, which holds the
+                # reader's errors and is rebuilt on every run
                 name = item.name if isinstance(item, LaneSample) else f"synthetic/{split}/{item}"
                 worker_skipped.append({"index": index, "name": name, "file": path, "line": line,
                                        "error": message})
             else:
                 batch.append(result)
             index += 1
-            if len(batch) >= flush_every or (batch and time.monotonic() - last_flush > 5.0):
+            if len(batch) >= flush_every or (batch and time.monotonic() - last_flush > flush_seconds):
                 writer.append(batch)
                 writer.commit(index, worker_skipped)
                 batch = []
