@@ -256,6 +256,8 @@ def test_numpy_and_torch_give_identical_lanes() -> None:
     prob64 = prob.double()
     assert_same_lanes(decode(prob64, exist, backend="torch"), decode(prob64.numpy(), exist.numpy()))
     assert_same_lanes(decode(prob.bfloat16(), exist), decode(prob.bfloat16(), exist, backend="torch"))
+    half = prob.half()
+    assert_same_lanes(decode(half.numpy(), exist.numpy()), decode(half, exist, backend="torch"))
     with pytest.raises(ValueError, match="backend"):
         decode(prob.numpy(), exist.numpy(), backend="torch")
     with pytest.raises(ValueError, match="backend"):
