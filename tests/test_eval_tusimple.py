@@ -239,3 +239,24 @@ def test_silently_read_values_are_counted_as_warnings(tmp_path: Path) -> None:
     res = evaluate_tusimple(*write(tmp_path, [{"raw_file": "a", "lanes": [lane]}], pred))
     assert res["warnings"] == {"boolean_x_values": 1, "boolean_run_time": 1}
     assert res["fp"] == 0.5
+
+
+def test_mixed_h_samples_in_one_file(tmp_path: Path) -> None:
+    # label_data_0313 uses 48 rows (240..710), the other files 56: both in one GT file.
+    h48 = list(range(240, 720, 10))
+    gt = tmp_path / "gt.json"
+    recs = [{"raw_file": "a", "h_samples": h48, "lanes": [[300] * 48, [-2] * 48]},
+            {"raw_file": "b", "h_samples": H, "lanes": [vertical(500), vertical(900, top=30)]}]
+    gt.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"raw_file": "b", "lanes": [vertical(500)], "run_time": 1}) + "\n"
+                    + json.dumps({"raw_file": "a", "lanes": [[300] * 48, [-2] * 48], "run_time": 1}) + "\n")
+    res = evaluate_tusimple(gt, pred, per_image=True)
+    # b: the second GT lane (rows 30..55) is never within 20 px of the prediction at x = 500, and rows
+    # 0..29 are missing only on the GT side: 0 of 56 -> (1 + 0) / 2, one miss.
+    assert res["images"] == {"a": [1.0, 0.0, 0.0], "b": [0.5, 0.0, 0.5]}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"raw_file": "b", "lanes": [[1] * 48], "run_time": 1}) + "\n"
+                   + json.dumps({"raw_file": "a", "lanes": [], "run_time": 1}) + "\n")
+    with pytest.raises(DataError, match=r"bad.json:1: .*= 56"):
+        evaluate_tusimple(gt, bad)
