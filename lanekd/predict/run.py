@@ -53,18 +53,27 @@ class PredictSummary:
                 "outputs": self.outputs}
 
 
-def decode_batch(backend: Backend, images: list[np.ndarray], spline: bool = True) -> list[list[np.ndarray]]:
-    """Run the model on RGB frames and decode lanes in each frame's own pixel coordinates."""
-    from lanekd.decode import decode
+def decode_batch(backend: Backend, images: list[np.ndarray], spline: bool = True,
+                 **decode_options: float) -> list[list[np.ndarray]]:
+    """Run the model on RGB frames and decode lanes in each frame's own pixel coordinates.
+
+    The decoder works in the profile's source geometry (e.g. 590x1640 for CULane); frames of
+    another size were resized to the same network input, so their lanes are scaled back.
+    ``decode_options`` override profile fields (``threshold``, ``exist_threshold``...).
+    """
+    from lanekd.decode import decode, get_profile
 
     meta = backend.meta
+    prof = get_profile(meta.profile, **decode_options)
     prob, exist = backend.run(preprocess_batch(images, meta))
-    lanes: list[list[np.ndarray]] = []
-    # frames of different sizes decode separately: the profile maps rows/cols to each frame's size
-    for i, img in enumerate(images):
-        lanes += decode(prob[i:i + 1], exist[i:i + 1], profile=meta.profile, spline=spline,
-                        source_size=(img.shape[0], img.shape[1]))
-    return lanes
+    decoded = decode(prob, exist if exist.shape[1] else None, profile=prof, spline=spline)
+    src_h, src_w = prof.source_size
+    for img, lanes in zip(images, decoded, strict=True):
+        h, w = img.shape[:2]
+        if (h, w) != (src_h, src_w):
+            scale = np.array([w / src_w, h / src_h])
+            lanes[:] = [lane * scale for lane in lanes]
+    return decoded
 
 
 class _Sink:
@@ -144,7 +153,14 @@ class _Sink:
             if self.to_stdout:
                 self._json.flush()
         elif self.fmt == "tusimple":
-            self._tusimple.append({"raw_file": rel.as_posix(), "lanes": lanes, "run_time": run_time_ms})
+            self._tusimple.append({"raw_file": rel.as_posix(), "lanes": lanes, "run_time": run_time_ms,
+                                   "h_samples": self._h_samples(frame.image.shape[0])})
+
+    def _h_samples(self, height: int) -> list[int]:
+        """TuSimple rows: the benchmark's own for 720-row frames, else every 10 px from the top."""
+        from lanekd.decode import TUSIMPLE_H_SAMPLES
+
+        return list(TUSIMPLE_H_SAMPLES) if height == 720 else list(range(0, height, 10))
 
     def close(self) -> None:
         self.end_video()
@@ -159,7 +175,8 @@ class _Sink:
 
             target = self.out / "predictions.json"
             write_tusimple_json(target, [r["raw_file"] for r in self._tusimple],
-                                [r["lanes"] for r in self._tusimple], None,
+                                [r["lanes"] for r in self._tusimple],
+                                [r["h_samples"] for r in self._tusimple],
                                 [r["run_time"] for r in self._tusimple])
             self.written.append(str(target))
 
@@ -185,10 +202,12 @@ def _frames(sources: list[Source], policy: ErrorPolicy, sink: _Sink,
 
 
 def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", batch: int = 8,
-            on_error: str = "fail", spline: bool = True, quiet: bool = False) -> PredictSummary:
+            on_error: str = "fail", spline: bool = True, quiet: bool = False,
+            **decode_options: float) -> PredictSummary:
     """Predict lanes for every frame of ``inputs`` and write them in ``fmt`` under ``out``.
 
     Frames are processed ``batch`` at a time, so a long video is streamed in bounded memory.
+    ``decode_options`` override decoder profile fields (e.g. ``threshold=0.3``).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -214,7 +233,7 @@ def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", 
         if not pending:
             return
         t0 = time.perf_counter()
-        lanes = decode_batch(backend, [f.image for f in pending], spline=spline)
+        lanes = decode_batch(backend, [f.image for f in pending], spline=spline, **decode_options)
         per_frame_ms = (time.perf_counter() - t0) * 1000 / len(pending)
         for frame, frame_lanes in zip(pending, lanes, strict=True):
             sink.write(frame, frame_lanes, per_frame_ms)

@@ -1,0 +1,142 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.helpers_models import make_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.pt", "enet-sad")
+
+
+def _frames(n: int, size=(118, 328)):
+    from lanekd.data.synthetic import render_scene
+
+    return [cv2.resize(render_scene(0, i, "test").image, (size[1], size[0])) for i in range(n)]
+
+
+def _write_video(path, frames, fps=10):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def _write_images(folder, frames):
+    (folder / "sub").mkdir(parents=True)
+    names = []
+    for i, f in enumerate(frames):
+        p = folder / ("sub" if i % 2 else "") / f"img{i}.jpg"
+        cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        names.append(p.relative_to(folder))
+    return names
+
+
+def test_predict_video_overlay_streams_all_frames(tmp_path, cli, ckpt):
+    video = _write_video(tmp_path / "drive.mp4", _frames(11))
+    out = tmp_path / "out"
+    code, stdout, err = cli("predict", ckpt, video, "--out", out, "--format", "overlay", "--batch", "4",
+                            "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["videos"] == 1 and summary["frames"] == 11
+    cap = cv2.VideoCapture(str(out / "drive.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 11
+    ok, frame = cap.read()
+    assert ok and frame.shape == (118, 328, 3)
+
+
+def test_predict_folder_culane_mirrors_paths(tmp_path, cli, ckpt):
+    names = _write_images(tmp_path / "in", _frames(3))
+    out = tmp_path / "out"
+    code, _, err = cli("predict", ckpt, tmp_path / "in", "--out", out, "--format", "culane", "--quiet",
+                       "--threshold", "0.1", "--no-spline")
+    assert code == 0, err
+    # raw getLane rows 589, 569, ... of the 590-row profile, scaled to this 118-row frame
+    rows = (589 - 20 * np.arange(18)) * 118 / 590
+    for name in names:
+        lines = (out / name.with_suffix(".lines.txt")).read_text().strip().splitlines()
+        assert len(lines) == 4, "every slot exists in the test model"
+        values = np.array(lines[0].split(), float).reshape(-1, 2)
+        assert (values[:, 0] >= -1).all() and (values[:, 0] < 328).all()
+        np.testing.assert_allclose(values[:, 1], rows[: len(values)], atol=0.01)
+
+
+def test_predict_json_stdout_matches_culane_files(tmp_path, cli, ckpt):
+    names = _write_images(tmp_path / "in", _frames(2))
+    code, stdout, err = cli("predict", ckpt, tmp_path / "in", "--out", "-", "--format", "json", "--quiet",
+                            "--threshold", "0.1")
+    assert code == 0, err
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert [r["name"] for r in records] == [n.as_posix() for n in names]
+    cli("predict", ckpt, tmp_path / "in", "--out", tmp_path / "c", "--format", "culane", "--quiet",
+                         "--threshold", "0.1")
+    for r, name in zip(records, names):
+        lanes = [np.array(lane) for lane in r["lanes"] if lane]
+        text = (tmp_path / "c" / name.with_suffix(".lines.txt")).read_text().split("\n")
+        text = [t for t in text if t.strip()]
+        assert len(text) == len(lanes) == 4
+        for line, lane in zip(text, lanes):
+            np.testing.assert_allclose(np.array(line.split(), float).reshape(-1, 2), lane, atol=0.006)
+
+
+def test_predict_tusimple_format(tmp_path, cli, ckpt):
+    _write_images(tmp_path / "in", _frames(2))
+    out = tmp_path / "out"
+    code, _, err = cli("predict", ckpt, str(tmp_path / "in" / "*.jpg"), "--out", out, "--format", "tusimple",
+                       "--threshold", "0.1")
+    assert code == 0, err
+    rows = [json.loads(x) for x in (out / "predictions.json").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["raw_file"] == "img0.jpg"
+    assert {"lanes", "h_samples", "run_time"} <= set(rows[0])
+    assert rows[0]["h_samples"] == list(range(0, 118, 10))
+    assert rows[0]["lanes"] and all(len(lane) == len(rows[0]["h_samples"]) for lane in rows[0]["lanes"])
+
+
+def test_predict_bad_inputs(tmp_path, cli, ckpt):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    code, _, err = cli("predict", ckpt, bad, "--out", tmp_path / "o")
+    assert code == 1 and "broken.jpg" in err and "cannot decode" in err and "Traceback" not in err
+
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    code, _, err = cli("predict", ckpt, txt, "--out", tmp_path / "o")
+    assert code == 1 and "notes.txt" in err and "not an image or video" in err
+
+    fake_video = tmp_path / "clip.mp4"
+    fake_video.write_bytes(b"not a video at all")
+    code, _, err = cli("predict", ckpt, fake_video, "--out", tmp_path / "o")
+    assert code == 1 and "clip.mp4" in err and "cannot read video" in err
+
+    code, _, err = cli("predict", tmp_path / "notes.txt", txt, "--out", tmp_path / "o")
+    assert code == 1 and "not a lanekd checkpoint" in err
+
+    good = _write_images(tmp_path / "ok", _frames(1))
+    code, stdout, err = cli("predict", ckpt, bad, tmp_path / "ok", "--out", tmp_path / "o2", "--on-error",
+                            "skip", "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["frames"] == len(good) and summary["skipped"][0]["file"].endswith("broken.jpg")
+
+
+def test_visualize_attention_and_bench(tmp_path, cli, ckpt):
+    img = tmp_path / "f.png"
+    cv2.imwrite(str(img), cv2.cvtColor(_frames(1)[0], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "att.png"
+    code, _, err = cli("visualize", "attention", ckpt, img, "--out", out)
+    assert code == 0, err
+    fig = cv2.imread(str(out))
+    # input panel + block1 + enet-sad's SAD blocks (block2..block4), each at half the 64x160 input
+    assert fig.shape[1] == 5 * 80 and fig.shape[0] == 32 + 28
+    code, stdout, err = cli("bench", "enet", "--input-size", "64x160", "--runs", "2", "--warmup", "1",
+                            "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["model_only"]["median_ms"] > 0 and res["end_to_end"]["median_ms"] > 0
+    assert res["params"] > 0 and res["gflops"] > 0
