@@ -368,3 +368,23 @@ def test_cli_models_table_and_errors(cli) -> None:
     assert "enet-sad" in out and "resnet101" in out and "GFLOPs" in out
     code, _, err = cli("models", "--input-size", "100x100")
     assert code == 1 and "divisible by 8" in err
+
+
+def test_bench_models_script_smoke(capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_models.py"
+    spec = importlib.util.spec_from_file_location("bench_models", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.main(["--models", "enet-sad,scnn", "--runs", "1", "--warmup", "0", "--batch", "1,2",
+                       "--input-size", "32x64", "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {(r["model"], r["batch"]): r for r in doc["results"]}
+    assert set(rows) == {("enet-sad", 1), ("enet-sad", 2), ("scnn", 1), ("scnn", 2)}
+    assert rows[("enet-sad", 2)]["time_vs_enet_sad"] == 1.0
+    assert rows[("scnn", 1)]["params_vs_enet_sad"] > 10
+    assert rows[("scnn", 2)]["fps"] == pytest.approx(2e3 / rows[("scnn", 2)]["ms_per_batch"])
+    assert bench.main(["--models", "nope"]) == 1
