@@ -50,7 +50,7 @@ class LaneDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = int(index)
-        image = self.h5.image(index)
+        image = self.h5.image(index, alpha=self.train)
         label = self.h5.label(index)
         if self.train:
             image, label = augment_pair(image, label, self.augment, self.mean)

@@ -321,12 +321,20 @@ class LaneH5:
             # A handle inherited through fork must not be used (HDF5 is not fork safe): open anew.
             self._file = h5py.File(self.path, "r")
             self._pid = pid
+            # Dataset objects are looked up once: a name lookup costs as much as a small read.
+            self._dsets = {k: self._file[k] for k in ("image_bytes", "images", "labels", "lane_points")
+                           if k in self._file}
         return self._file
+
+    def _ds(self, name: str) -> h5py.Dataset:
+        self._h5()
+        return self._dsets[name]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = -1
+        state.pop("_dsets", None)
         return state
 
     def close(self) -> None:
@@ -354,25 +362,25 @@ class LaneH5:
     def stored_image(self, i: int) -> np.ndarray:
         """The image exactly as stored: encoded bytes (B,) uint8 or a raw (H, W, 3) RGB array."""
         i = self._check_index(i)
-        f = self._h5()
         if self._encoded:
             o = self._image_offsets
-            return f["image_bytes"][o[i]:o[i + 1]]
-        return f["images"][i]
+            return self._ds("image_bytes")[o[i]:o[i + 1]]
+        return self._ds("images")[i]
 
-    def image(self, i: int) -> np.ndarray:
-        """``(H, W, 3)`` uint8 RGB image of sample ``i``."""
+    def image(self, i: int, alpha: bool = False) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB image of sample ``i`` (``(H, W, 4)`` RGBA, alpha 255, with ``alpha``:
+        the layout the fast augmentation path wants, produced by the same colour conversion)."""
         data = self.stored_image(i)
         if not self._encoded:
-            return data
+            return cv2.cvtColor(data, cv2.COLOR_RGB2RGBA) if alpha else data
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if bgr is None:
             raise DataError(self.path, f"sample {i} ({self.names[i]}): stored image cannot be decoded")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA if alpha else cv2.COLOR_BGR2RGB)
 
     def label(self, i: int) -> np.ndarray:
         """``(H, W)`` uint8 label map of sample ``i``."""
-        return self._h5()["labels"][self._check_index(i)]
+        return self._ds("labels")[self._check_index(i)]
 
     def lanes(self, i: int) -> tuple[list[np.ndarray], list[int]]:
         """Source-pixel polylines of sample ``i`` and their 0-based slots."""
@@ -381,7 +389,7 @@ class LaneH5:
         if k1 == k0:
             return [], []
         lo = self._lane_offsets
-        pts = self._h5()["lane_points"][int(lo[k0]):int(lo[k1])]
+        pts = self._ds("lane_points")[int(lo[k0]):int(lo[k1])]
         lanes = [pts[lo[k] - lo[k0]:lo[k + 1] - lo[k0]] for k in range(k0, k1)]
         return lanes, [int(s) for s in self._lane_slots[k0:k1]]
 
