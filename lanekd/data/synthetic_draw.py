@@ -246,7 +246,7 @@ def _road(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
         x0 = rng.uniform(sc.road_left, sc.road_right - 1)
         z0 = rng.uniform(zb, 60)
         quad = strip(cam, x0 + 0.5, z_range(cam, z0, z0 + rng.uniform(2, 15)), rng.uniform(0.5, 3.0))
-        fill(img, quad, _jitter(rng, asphalt, 14))
+        fill(img, quad, _shade(asphalt, rng.uniform(0.85, 1.15)))  # grey, not tinted
     # tyre polish: darker bands in each lane's wheel paths
     if rng.random() < 0.55:
         k = rng.uniform(0.88, 0.97) if rng.random() < 0.7 else rng.uniform(1.03, 1.1)
@@ -258,9 +258,11 @@ def _road(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
     for _ in range(int(rng.integers(0, 6))):
         z0 = rng.uniform(zb, 40)
         Zt = z_range(cam, z0, z0 + rng.uniform(10, 70), step_px=4.0)
-        X = rng.uniform(sc.road_left, sc.road_right) + np.cumsum(rng.normal(0, 0.04, len(Zt)))
+        amp, freq, phase = rng.uniform(0.02, 0.25), rng.uniform(0.1, 0.6), rng.uniform(0, 6.3)
+        X = rng.uniform(sc.road_left, sc.road_right) + amp * np.sin(freq * Zt + phase)  # smooth meander
+        X += rng.normal(0, 0.008, len(Zt))  # slight raggedness of a hand-poured seam
         tone = rng.uniform(0.3, 0.6) if rng.random() < 0.75 else rng.uniform(1.3, 1.7)  # tar or sealant
-        fill(img, strip(cam, X, Zt, rng.uniform(0.04, 0.1)), _shade(asphalt, tone))
+        fill(img, strip(cam, X, Zt, rng.uniform(0.02, 0.06)), _shade(asphalt, tone))
     # transverse joints on concrete-looking roads
     if asphalt[0] > 135 and rng.random() < 0.7:
         step = rng.uniform(4.5, 6.0)
