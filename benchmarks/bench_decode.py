@@ -99,8 +99,12 @@ def main() -> None:
         def torch_kernel(p, e):
             return decode(p, e, backend="torch")
 
-        name = f"lanekd torch cpu kernel ({torch.get_num_threads()} threads)"
-        results[name] = throughput(torch_kernel, tp, te, args.batch)
+        threads = torch.get_num_threads()
+        results[f"lanekd torch cpu kernel ({threads} threads)"] = throughput(torch_kernel, tp, te, args.batch)
+        if threads != 1:  # intra-op threads only add synchronisation for these small ops
+            torch.set_num_threads(1)
+            results["lanekd torch cpu kernel (1 thread)"] = throughput(torch_kernel, tp, te, args.batch)
+            torch.set_num_threads(threads)
         if torch.cuda.is_available():
             tpc, tec = tp.cuda(), te.cuda()
 
