@@ -301,3 +301,25 @@ def test_ensure_synthetic_two_processes_race(tmp_path):
     assert len(paths) == 1
     assert len(LaneH5(paths.pop())) == 4
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_realdata_culane_and_tusimple(realdata, tmp_path, cli):
+    code, _, err = cli("prepare", "culane", "--root", realdata / "culane", "--out", tmp_path / "c.h5",
+                       "--quiet")
+    assert code == 0, err
+    ds = LaneH5(tmp_path / "c.h5")
+    rows = [line.split() for line in (realdata / "culane" / "list" / "train_gt.txt").read_text().splitlines()
+            if line.strip()]
+    assert len(ds) == len(rows) == 15
+    for i, row in enumerate(rows):
+        assert ds.names[i] == row[0]
+        assert ds.exist[i].tolist() == [int(v) for v in row[2:6]]
+        present = {k + 1 for k, v in enumerate(row[2:6]) if v == "1"}
+        assert set(np.unique(ds.label(i))) - {0} == present
+    # TuSimple frames are PNG bytes behind a .jpg name
+    code, _, err = cli("prepare", "tusimple", "--root", realdata / "tusimple", "--out", tmp_path / "t.h5",
+                       "--quiet")
+    assert code == 0, err
+    t = LaneH5(tmp_path / "t.h5")
+    assert len(t) == 6 and t.size == (368, 640) and t.num_slots == 6
+    assert cli("prepare", "--verify", tmp_path / "t.h5")[0] == 0
