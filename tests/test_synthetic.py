@@ -82,6 +82,9 @@ def test_same_scene_at_two_sizes_has_scaled_lanes():
         inside = (y <= lb[0, 1]) & (y >= lb[-1, 1])
         xb = np.interp(y[inside], lb[::-1, 1], lb[::-1, 0])
         np.testing.assert_allclose(ls[inside, 0] * 2.0, xb, atol=2.0)
+    # and the picture is the same one, up to fine noise
+    down = cv2.resize(big.image, (820, 295), interpolation=cv2.INTER_AREA)
+    assert np.abs(down.astype(int) - small.image).mean() < 10.0
 
 
 def test_splits_disjoint():

@@ -432,7 +432,7 @@ def _paint(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
         put(dashes, colour, a_sym)
     if sc.wear > 0:
         h4, w4 = (H - r0 + 3) // 4, (W + 3) // 4
-        n = _lowfreq(rng, (h4, w4), (max(2, h4 // 6), max(2, w4 // 10)))
+        n = _lowfreq(rng, (h4, w4), (12, 40))  # fixed grid: the same wear pattern at every size
         n = 0.65 * n + 0.35 * rng.random((h4, w4), dtype=np.float32)
         keep = np.clip((n - sc.wear * 0.75) * 3.5 + 0.5, 0.0, 1.0)
         keep8 = cv2.resize((keep * 255).astype(np.uint8), (W, H - r0), interpolation=cv2.INTER_LINEAR)
@@ -738,15 +738,21 @@ def _grading(sc: Scene, rng: np.random.Generator) -> tuple[np.ndarray, float]:
 
 # --------------------------------------------------------------------------- entry point
 def draw_scene(sc: Scene, rng: np.random.Generator) -> np.ndarray:
-    """Render ``sc`` to an ``(H, W, 3)`` uint8 RGB image (deterministic given ``rng``'s state)."""
+    """Render ``sc`` to an ``(H, W, 3)`` uint8 RGB image (deterministic given ``rng``'s state).
+
+    Each layer draws from its own child generator, so a layer whose random draws depend on the
+    frame size (noise maps) cannot shift the next one: the same scene rendered at two sizes
+    differs only in its fine noise.
+    """
     cam = sc.cam
     H, W = cam.H, cam.W
+    r_bg, r_scenery, r_road, r_paint, r_grain, r_actors, r_light, rng = rng.spawn(8)
     img = np.empty((H, W, 3), np.uint8)
-    _background(img, sc, rng)
-    lamps = _scenery(img, sc, rng)
-    _road(img, sc, rng)
-    _paint(img, sc, rng)
-    _add_grain(img, rng, rng.uniform(0.1, 0.2), max(0, int(cam.horizon_px)))
+    _background(img, sc, r_bg)
+    lamps = _scenery(img, sc, r_scenery)
+    _road(img, sc, r_road)
+    _paint(img, sc, r_paint)
+    _add_grain(img, r_grain, r_grain.uniform(0.1, 0.2), max(0, int(cam.horizon_px)))
     if any(sc.guardrail):
         for side, on in zip((sc.road_left - 0.4, sc.road_right + 0.4), sc.guardrail, strict=True):
             if on:
@@ -755,10 +761,10 @@ def draw_scene(sc: Scene, rng: np.random.Generator) -> np.ndarray:
                 fill(img, rail, (178, 180, 182) if sc.light != "night" else (70, 70, 72))
     lights: list[tuple[float, float, float, Color, float]] = []
     for v in sorted(sc.vehicles, key=lambda v: -v.Z):
-        _vehicle(img, cam, v, sc, rng, lights)
+        _vehicle(img, cam, v, sc, r_actors, lights)
     if sc.hood > 0:
-        _hood(img, sc, rng)
-    L = _light_map(sc, rng, lamps)
+        _hood(img, sc, r_actors)
+    L = _light_map(sc, r_light, lamps)
     hz = _haze_rows(sc, rng, L.shape[0])
     L *= (1.0 - hz)[:, None]
     gain, lift = _grading(sc, rng)

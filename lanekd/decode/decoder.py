@@ -24,7 +24,6 @@ import sys
 from typing import Any
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from lanekd.decode.profiles import DecodeProfile, get_profile
 
@@ -140,6 +139,8 @@ def _spline_matrix(
     else:
         n = int(np.floor((y_bot - y_top) / step + 1e-9)) + 1
         grid = y_bot - step * np.arange(n, dtype=np.float64)
+    from scipy.interpolate import CubicSpline  # lazy: scipy.interpolate takes ~0.3 s to import
+
     order = np.argsort(y)  # CubicSpline needs increasing abscissae
     basis = CubicSpline(y[order], np.eye(len(y))[order], bc_type="natural", axis=0)
     return grid, np.ascontiguousarray(basis(grid))
