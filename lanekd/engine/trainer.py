@@ -535,8 +535,10 @@ def _train(
         # the teacher cache holds targets of un-augmented samples, so it implies no augmentation
         augment = cfg.augment and not cfg.cache_teacher
         if cfg.augment and cfg.cache_teacher and dctx.is_main and not cfg.quiet:
-            print("--cache-teacher: training without augmentation (cached targets are per sample)",
-                  file=sys.stderr)
+            print(
+                "--cache-teacher: training without augmentation (cached targets are per sample)",
+                file=sys.stderr,
+            )
         train_set = LaneDataset(cfg.data, train=augment)
         data_attrs = data_attrs_from_h5(cfg.data)
     data_attrs = dict(data_attrs or {})
@@ -763,8 +765,14 @@ def _build_distillation(
     return distillers, teachers
 
 
-def _cached_teacher(cfg: TrainConfig, teacher: nn.Module, distillers: list[nn.Module], num_classes: int,
-                    device: torch.device, dctx: DistContext) -> Callable:
+def _cached_teacher(
+    cfg: TrainConfig,
+    teacher: nn.Module,
+    distillers: list[nn.Module],
+    num_classes: int,
+    device: torch.device,
+    dctx: DistContext,
+) -> Callable:
     """G's teacher-target cache: built once into ``DIR/teacher_cache.h5`` (rank 0), reused when it
     still matches the teacher, data and options. Valid only without augmentation (see
     ``lanekd.distill.cache``), so :func:`train` turns augmentation off with ``--cache-teacher``."""
@@ -783,8 +791,16 @@ def _cached_teacher(cfg: TrainConfig, teacher: nn.Module, distillers: list[nn.Mo
         if cache is None:
             if not cfg.quiet:
                 print(f"caching teacher targets into {path}", file=sys.stderr)
-            TeacherCache.build(teacher, cfg.data, distillers, path, batch_size=max(1, min(cfg.batch_size, 16)),
-                               device=device, num_classes=num_classes, quiet=cfg.quiet).close()
+            TeacherCache.build(
+                teacher,
+                cfg.data,
+                distillers,
+                path,
+                batch_size=max(1, min(cfg.batch_size, 16)),
+                device=device,
+                num_classes=num_classes,
+                quiet=cfg.quiet,
+            ).close()
     dctx.barrier()
     cache = TeacherCache(path)
 
