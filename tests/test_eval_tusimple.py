@@ -42,6 +42,7 @@ def score(tmp_path: Path, gt_lanes: list[list[float]], pred_lanes: list[list[flo
 
 
 # ----------------------------------------------------------------------------------------- parity
+@pytest.mark.shared
 def test_golden_parity_with_official_lane_py(golden: Path) -> None:
     d = golden / "tusimple_eval"
     expected = json.loads((d / "expected.json").read_text())
@@ -56,6 +57,7 @@ def test_golden_parity_with_official_lane_py(golden: Path) -> None:
     assert res["zeroed"]["run_time"] > 0 and res["zeroed"]["lane_count"] > 0  # the file exercises both
 
 
+@pytest.mark.shared
 def test_self_evaluation_of_test_label_is_perfect(realdata: Path) -> None:
     gt = realdata / "tusimple" / "_full_annotations" / "test_label.json"
     if not gt.is_file():
