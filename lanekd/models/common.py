@@ -142,8 +142,14 @@ class LaneNet(nn.Module):
 
 
 def init_conv_bn(module: nn.Module) -> None:
-    """torchvision-style init: Kaiming-normal (fan_out, ReLU) convs, BN weight 1 / bias 0."""
+    """torchvision-style init: Kaiming-normal (fan_out, ReLU) convs, BN weight 1 / bias 0.
+
+    Skipped on the ``meta`` device (shape-only models for counting), where ``normal_`` would only
+    pay a one-off import of torch's reference decompositions (seconds) for no values.
+    """
     for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.GroupNorm)) and m.weight.is_meta:
+            continue
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
