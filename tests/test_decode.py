@@ -258,6 +258,8 @@ def test_numpy_and_torch_give_identical_lanes() -> None:
     assert_same_lanes(decode(prob.bfloat16(), exist), decode(prob.bfloat16(), exist, backend="torch"))
     half = prob.half()
     assert_same_lanes(decode(half.numpy(), exist.numpy()), decode(half, exist, backend="torch"))
+    none = decode(prob, torch.zeros(3, 4), backend="torch")
+    assert all(lane.shape == (0, 2) for img in none for lane in img)
     with pytest.raises(ValueError, match="backend"):
         decode(prob.numpy(), exist.numpy(), backend="torch")
     with pytest.raises(ValueError, match="backend"):

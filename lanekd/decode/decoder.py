@@ -176,8 +176,8 @@ def decode(
         spline: fit a natural cubic spline x(y) through the points and resample it (``resample_step``
             pixels of y, or the profile's ``h_samples``); ``False`` returns the raw sample points.
         backend: ``auto`` (torch kernel for tensors on an accelerator, numpy otherwise: a CPU tensor is
-            viewed as a numpy array, which is faster than torch's indexing on CPU), ``numpy`` or ``torch``.
-            All backends give identical lanes.
+            viewed as a numpy array, since torch's intra-op threads slow its many small CPU ops down on
+            a busy machine), ``numpy`` or ``torch``. All backends give identical lanes.
         options: overrides of profile fields, e.g. ``threshold=0.3``, ``exist_threshold=0.5``,
             ``border="reflect101"``, ``kernel=9``, ``min_points=2``.
 
@@ -212,7 +212,9 @@ def decode(
     present = ex > prof.exist_threshold
     sel = np.nonzero(present)
     b_idx, c_idx = sel[0].astype(np.int64), sel[1].astype(np.int64) + 1
-    if use_torch:
+    if len(b_idx) == 0:  # nothing to search
+        col_sel, ssum = np.zeros((0, prof.num_rows), np.int64), np.zeros((0, prof.num_rows), np.float32)
+    elif use_torch:
         col_sel, ssum = _sample_torch(prob.detach(), b_idx, c_idx, _tables(prof, h, w), prof.kernel)
     else:
         if is_torch:
