@@ -208,6 +208,8 @@ def decode(
     use_torch = is_torch and (backend == "torch" or (backend == "auto" and prob.device.type != "cpu"))
     if backend == "torch" and not is_torch:
         raise ValueError("decode: backend='torch' needs a torch tensor")
+    if not is_torch and np.asarray(prob).dtype.kind != "f":
+        raise ValueError(f"decode: prob must be floating point probabilities, got {np.asarray(prob).dtype}")
     # Only slots that exist are smoothed and searched.
     present = ex > prof.exist_threshold
     sel = np.nonzero(present)
@@ -222,8 +224,6 @@ def decode(
             arr = src.numpy() if str(src.dtype) in _NUMPY_TORCH_DTYPES else src.float().numpy()
         else:
             arr = np.asarray(prob)
-        if arr.dtype.kind != "f":
-            raise ValueError(f"decode: prob must be floating point probabilities, got {arr.dtype}")
         col_sel, ssum = _sample_numpy(arr, b_idx, c_idx, _tables(prof, h, w), prof.kernel)
     # Same float32 division on both paths, so the threshold decision is identical too.
     value = np.zeros((B, L, prof.num_rows), dtype=np.float32)
