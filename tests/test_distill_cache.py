@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lanekd.distill import DistillConfig, TeacherCache, build_distillers, teacher_forward
+from lanekd.distill.cache import teacher_fingerprint
 from lanekd.errors import ConfigError, DataError
 from tests.test_distill_common import TinyLaneNet
 
@@ -100,6 +101,15 @@ def test_cache_needs_a_teacher_method(tmp_path: Path) -> None:
         sad = build_distillers(["sad"], None, student)
         TeacherCache.build(TinyLaneNet(), _Samples(), sad, tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_teacher_fingerprint_tracks_weights_and_buffers() -> None:
+    teacher = TinyLaneNet(seed=2)
+    before = teacher_fingerprint(teacher)
+    assert teacher_fingerprint(TinyLaneNet(seed=2)) == before
+    with torch.no_grad():
+        teacher.bn1.running_mean[0] += 1.0
+    assert teacher_fingerprint(teacher) != before
 
 
 def test_bad_cache_files(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ class TinyLaneNet(nn.Module):
         self.feature_channels = {"block1": width, "block2": width, "block3": width, "block4": width,
                                  "encoder": width}
         self.c1 = nn.Conv2d(in_channels, width, 3, 2, 1)
+        self.bn1 = nn.BatchNorm2d(width)  # a 0-dim buffer (num_batches_tracked), as real models have
         self.c2 = nn.Conv2d(width, width, 3, 2, 1)
         self.c3 = nn.Conv2d(width, width, 3, 1, 1)
         self.c4 = nn.Conv2d(width, width, 3, 1, 1)
@@ -33,7 +34,7 @@ class TinyLaneNet(nn.Module):
         self.exist_fc = nn.Linear(width, num_lanes)
 
     def forward(self, x: torch.Tensor, return_features: bool = False) -> LaneOutput:
-        b1 = torch.relu(self.c1(x))
+        b1 = torch.relu(self.bn1(self.c1(x)))
         b2 = torch.relu(self.c2(b1))
         b3 = torch.relu(self.c3(b2))
         b4 = torch.relu(self.c4(b3))
