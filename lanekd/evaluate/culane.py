@@ -1,0 +1,533 @@
+"""CULane F1 evaluator with bit-exact parity to the official C++ tool (XingangPan/SCNN lane_evaluation).
+
+Algorithm (spec/METRICS.md §2.2), every step as the official tool does it:
+
+1. Files: the annotation/prediction path of a list entry is the directory joined with the entry, with
+   everything after its last ``.`` replaced by ``lines.txt``. A missing file means zero lanes.
+2. Parsing: every text line is one lane (a blank line is a lane with no points; a final newline is not
+   a lane); numbers are read pairwise as double and stored as float32; reading a line stops at the first
+   token that is not a number, and an unpaired last number is dropped. Where a file relies on those
+   rules, the result is the official one and ``warnings`` counts the occurrences (``strict=True`` raises
+   :class:`~lanekd.errors.DataError` instead).
+3. Interpolation: a lane with 3+ points becomes a natural cubic spline in x(t), y(t) over cumulative
+   chord length, sampled 50 times per segment plus the last point (float32); 2-point lanes stay a
+   segment; lanes with < 2 points have IoU 0 with everything but still count.
+4. Drawing: consecutive points (``cvRound``) joined by thickness-``width`` lines on an H x W canvas with
+   OpenCV 4.6's rasteriser (:mod:`lanekd.evaluate._raster`; ``rasterizer="cv2"`` uses the installed
+   ``cv2.line`` instead, which differs for a few lanes on opencv-python >= 4.7).
+5. IoU = |A and B| / |A or B| in pixels (NaN for 0/0), maximum-weight bipartite matching
+   (``scipy.optimize.linear_sum_assignment`` on the IoU matrix), TP iff matched IoU > ``iou``.
+6. precision = tp/(tp+fp), recall = tp/(tp+fn), -1 where the denominator is 0; F = 2PR/(P+R)
+   (0 when P + R = 0, where the C++ tool prints nan).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lanekd.errors import ConfigError, DataError
+from lanekd.evaluate import _raster
+
+CULANE_SIZE = (590, 1640)
+SPLITS = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", "cross", "night")
+SPLIT_FILES = {name: f"test{i}_{name}.txt" for i, name in enumerate(SPLITS)}
+SPLIT_TITLES = {"normal": "Normal", "crowd": "Crowded", "hlight": "Dazzle light", "shadow": "Shadow",
+                "noline": "No line", "arrow": "Arrow", "curve": "Curve", "cross": "Crossroad",
+                "night": "Night"}
+SAMPLES_PER_SEGMENT = 50
+
+# a decimal number as C++ ``istream >> double`` accepts it (the longest such prefix of a token is read)
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class ParseReport:
+    """What :func:`parse_lines` had to tolerate; ``issues`` holds ``(line, message)`` pairs."""
+
+    issues: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parse_lines(text: str, path: str | Path = "<string>", strict: bool = False,
+                report: ParseReport | None = None) -> list[np.ndarray]:
+    """Parse a CULane ``.lines.txt`` text exactly as the official tool reads it.
+
+    Args:
+        text: file content.
+        path: file name for messages.
+        strict: raise :class:`DataError` (file:line) on anything the official reader silently tolerates
+            (blank lines, non-numeric tokens, an unpaired number).
+        report: collects tolerated issues when not strict.
+
+    Returns:
+        One (N, 2) float32 array of (x, y) per text line (N may be 0 or 1).
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last lane, it does not start one
+    lanes: list[np.ndarray] = []
+    for lineno, line in enumerate(lines, start=1):
+        values: list[float] = []
+        problem = None
+        for tok in line.split():
+            m = _NUMBER.match(tok)
+            if m is None:
+                problem = f"non-numeric token {tok[:20]!r}; the rest of the line is ignored"
+                break
+            values.append(float(m.group(0)))
+            if m.end() != len(tok):
+                problem = f"non-numeric token {tok[:20]!r}; the rest of the line is ignored"
+                break
+        if problem is None and len(values) % 2 == 1:
+            problem = "odd number of values; the last one is ignored"
+        if problem is None and not values:
+            problem = "blank line (counted as a lane without points)"
+        if problem is not None:
+            if strict:
+                raise DataError(path, problem, line=lineno)
+            if report is not None:
+                report.issues.append((lineno, problem))
+        n = len(values) // 2
+        lanes.append(np.asarray(values[:2 * n], dtype=np.float64).astype(np.float32).reshape(n, 2))
+    return lanes
+
+
+def read_lines_file(path: str | Path, strict: bool = False,
+                    report: ParseReport | None = None) -> list[np.ndarray]:
+    """Read a ``.lines.txt`` file; a missing file is zero lanes (as the official tool reads it)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        return []
+    except IsADirectoryError:
+        raise DataError(p, "is a directory, expected a .lines.txt file") from None
+    except OSError as e:
+        raise DataError(p, f"cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(p, "not a text file (invalid UTF-8)", line=line) from None
+    return parse_lines(text, p, strict=strict, report=report)
+
+
+# --------------------------------------------------------------------------------------------------
+# Interpolation
+# --------------------------------------------------------------------------------------------------
+def spline_points(lane: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarray:
+    """The official natural cubic spline over chord length, ``times`` samples per segment.
+
+    Args:
+        lane: (N, 2) float32 points, N >= 2 (2-point lanes are returned unchanged).
+        times: samples per segment.
+
+    Returns:
+        (times * (N - 1) + 1, 2) float32 points (NaN everywhere but the last point when two consecutive
+        points coincide, as in the C++ code).
+    """
+    pts = np.asarray(lane, dtype=np.float32)
+    n = len(pts)
+    if n <= 2:
+        return pts
+    # coordinate differences are float32 (float - float in C++), the rest is double
+    d = (pts[1:] - pts[:-1]).astype(np.float64)
+    dxv, dyv = d[:, 0], d[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.sqrt(dxv ** 2 + dyv ** 2)
+        A = h[:-1].copy()
+        B = 2 * (h[:-1] + h[1:])
+        C = h[1:].copy()
+        Dx = 6 * (dxv[1:] / h[1:] - dxv[:-1] / h[:-1])
+        Dy = 6 * (dyv[1:] / h[1:] - dyv[:-1] / h[:-1])
+        # Thomas algorithm exactly in the C++ order (sequential: each step uses the previous one)
+        m = n - 2
+        C[0] = C[0] / B[0]
+        Dx[0] = Dx[0] / B[0]
+        Dy[0] = Dy[0] / B[0]
+        for i in range(1, m):
+            tmp = B[i] - A[i] * C[i - 1]
+            C[i] = C[i] / tmp
+            Dx[i] = (Dx[i] - A[i] * Dx[i - 1]) / tmp
+            Dy[i] = (Dy[i] - A[i] * Dy[i - 1]) / tmp
+        Mx = np.zeros(n)
+        My = np.zeros(n)
+        Mx[n - 2] = Dx[m - 1]
+        My[n - 2] = Dy[m - 1]
+        for i in range(n - 4, -1, -1):
+            Mx[i + 1] = Dx[i] - C[i] * Mx[i + 2]
+            My[i + 1] = Dy[i] - C[i] * My[i + 2]
+        Mx[0] = Mx[n - 1] = My[0] = My[n - 1] = 0.0
+        ax = pts[:-1, 0].astype(np.float64)
+        ay = pts[:-1, 1].astype(np.float64)
+        bx = dxv / h - (2 * h * Mx[:-1] + h * Mx[1:]) / 6
+        by = dyv / h - (2 * h * My[:-1] + h * My[1:]) / 6
+        cx, cy = Mx[:-1] / 2, My[:-1] / 2
+        ddx = (Mx[1:] - Mx[:-1]) / (6 * h)
+        ddy = (My[1:] - My[:-1]) / (6 * h)
+        k = np.arange(times, dtype=np.float64)
+        t = (h / times)[:, None] * k[None, :]
+        t2 = t * t
+        t3 = np.power(t, 3.0)
+        xs = ax[:, None] + bx[:, None] * t + cx[:, None] * t2 + ddx[:, None] * t3
+        ys = ay[:, None] + by[:, None] * t + cy[:, None] * t2 + ddy[:, None] * t3
+    out = np.empty((m + 1) * times + 1, dtype=np.float32), np.empty((m + 1) * times + 1, dtype=np.float32)
+    out[0][:-1] = xs.ravel()
+    out[1][:-1] = ys.ravel()
+    out[0][-1], out[1][-1] = pts[-1, 0], pts[-1, 1]
+    return np.stack(out, axis=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rasterisation and IoU
+# --------------------------------------------------------------------------------------------------
+RASTERIZERS = ("opencv46", "cv2", "reference")
+
+
+def _pixel_points(lane: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    lane = np.asarray(lane, dtype=np.float32).reshape(-1, 2)
+    if len(lane) < 2:
+        return None
+    pts = spline_points(lane) if len(lane) > 2 else lane
+    return _raster.cv_round(pts[:, 0]), _raster.cv_round(pts[:, 1])
+
+
+def rasterize_lane(lane: np.ndarray, width: int = 30, size: tuple[int, int] = CULANE_SIZE,
+                   rasterizer: str = "opencv46") -> _raster.LaneShape | None:
+    """Interpolate and draw one lane as the official tool does.
+
+    Args:
+        lane: (N, 2) points (x, y) in pixels.
+        width: line thickness.
+        size: canvas (H, W).
+        rasterizer: ``opencv46`` (default: OpenCV 4.6 pixels, fast), ``reference`` (same pixels, slow
+            literal port used by tests) or ``cv2`` (the installed ``cv2.line``).
+
+    Returns:
+        The lane's pixel set, or None for a lane with fewer than 2 points (IoU 0 with everything).
+    """
+    pp = _pixel_points(lane)
+    if pp is None:
+        return None
+    px, py = pp
+    if rasterizer == "opencv46" and width >= 2:
+        return _raster.lane_shape(px, py, size, width)
+    if rasterizer == "reference" and width >= 2:
+        m = _raster.draw_lane_reference(px, py, size, width)
+    elif rasterizer in RASTERIZERS:
+        m = _draw_cv2(px, py, size, width)
+    else:
+        raise ConfigError(f"unknown rasterizer {rasterizer!r}; choose from {', '.join(RASTERIZERS)}")
+    return _mask_shape(m)
+
+
+def _draw_cv2(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(size, dtype=np.uint8)
+    for i in range(len(px) - 1):
+        cv2.line(m, (int(px[i]), int(py[i])), (int(px[i + 1]), int(py[i + 1])), 1, width)
+    return m
+
+
+def _mask_shape(m: np.ndarray) -> _raster.LaneShape:
+    area = int(np.count_nonzero(m))
+    if area == 0:
+        return _raster.EMPTY
+    ys = np.flatnonzero(m.any(axis=1))
+    xs = np.flatnonzero(m.any(axis=0))
+    sub = m[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].copy()
+    box = (int(ys[0]), int(xs[0]), int(ys[-1]), int(xs[-1]))
+    return _raster.LaneShape(area, box, mask=(int(ys[0]), int(xs[0]), sub))
+
+
+def _intersection(a: _raster.LaneShape, b: _raster.LaneShape) -> int:
+    if a.box is None or b.box is None:
+        return 0
+    y0, x0 = max(a.box[0], b.box[0]), max(a.box[1], b.box[1])
+    y1, x1 = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
+    if y0 > y1 or x0 > x1:
+        return 0
+    if a.rows is not None and b.rows is not None:
+        ay0, al, ar = a.rows
+        by0, bl, br = b.rows
+        sa, sb = slice(y0 - ay0, y1 - ay0 + 1), slice(y0 - by0, y1 - by0 + 1)
+        ov = np.minimum(ar[sa], br[sb]) - np.maximum(al[sa], bl[sb]) + 1
+        return int(ov[ov > 0].sum())
+    return int(np.count_nonzero(_window(a, y0, x0, y1, x1) & _window(b, y0, x0, y1, x1)))
+
+
+def _window(s: _raster.LaneShape, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+    if s.mask is not None:
+        my, mx, m = s.mask
+        return m[y0 - my:y1 - my + 1, x0 - mx:x1 - mx + 1].astype(bool)
+    ry, left, right = s.rows  # type: ignore[misc]
+    cols = np.arange(x0, x1 + 1)[None, :]
+    sl = slice(y0 - ry, y1 - ry + 1)
+    return (cols >= left[sl, None]) & (cols <= right[sl, None])
+
+
+def iou_matrix(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray], width: int = 30,
+               size: tuple[int, int] = CULANE_SIZE, rasterizer: str = "opencv46") -> np.ndarray:
+    """Pixel IoU of every (ground-truth, predicted) lane pair, as the official tool computes it.
+
+    Args:
+        gt_lanes, pred_lanes: lists of (N, 2) arrays of (x, y) points.
+        width: line thickness in pixels.
+        size: canvas (H, W).
+        rasterizer: see :func:`rasterize_lane`.
+
+    Returns:
+        (G, P) float64 IoUs; 0 where a lane has < 2 points, NaN where both lanes draw no pixel.
+    """
+    ga = [rasterize_lane(g, width, size, rasterizer) for g in gt_lanes]
+    pa = [rasterize_lane(p, width, size, rasterizer) for p in pred_lanes]
+    return _iou_from_shapes(ga, pa)
+
+
+def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneShape | None]) -> np.ndarray:
+    out = np.zeros((len(ga), len(pa)), dtype=np.float64)
+    for i, g in enumerate(ga):
+        if g is None:
+            continue
+        for j, p in enumerate(pa):
+            if p is None:
+                continue
+            inter = _intersection(g, p)
+            union = g.area + p.area - inter
+            out[i, j] = inter / union if union > 0 else math.nan
+    return out
+
+
+def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
+    """(tp, fp, fn) of one image from its IoU matrix (maximum-weight matching, strict threshold)."""
+    from scipy.optimize import linear_sum_assignment
+
+    g, p = iou.shape
+    if g == 0 or p == 0:
+        return 0, p, g
+    w = np.nan_to_num(iou, nan=0.0)
+    rows, cols = linear_sum_assignment(w, maximize=True)
+    matched = iou[rows, cols]
+    tp = int(np.sum(matched > threshold))  # NaN compares False: never a TP
+    return tp, p - tp, g - tp
+
+
+def score_image(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray], width: int = 30,
+                iou: float = 0.5, size: tuple[int, int] = CULANE_SIZE,
+                rasterizer: str = "opencv46") -> tuple[int, int, int]:
+    """CULane (tp, fp, fn) of one image from in-memory lanes.
+
+    Args:
+        gt_lanes, pred_lanes: lists of (N, 2) arrays of (x, y) source-pixel points (empty arrays count
+            as lanes with IoU 0, as in the official tool; drop them first if that is not wanted).
+        width: line thickness (30 for CULane).
+        iou: a matched pair is a TP iff its IoU is strictly greater.
+        size: canvas (H, W).
+        rasterizer: see :func:`rasterize_lane`.
+
+    Returns:
+        (tp, fp, fn).
+    """
+    if len(gt_lanes) == 0 or len(pred_lanes) == 0:
+        return 0, len(pred_lanes), len(gt_lanes)
+    return match_counts(iou_matrix(gt_lanes, pred_lanes, width, size, rasterizer), iou)
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+    """Counts with precision, recall and F1 under the official tool's -1 conventions."""
+    precision = tp / (tp + fp) if tp + fp > 0 else -1.0
+    recall = tp / (tp + fn) if tp + fn > 0 else -1.0
+    s = precision + recall
+    f1 = 2 * precision * recall / s if s != 0 else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+
+
+# --------------------------------------------------------------------------------------------------
+# Whole-list evaluation
+# --------------------------------------------------------------------------------------------------
+def lines_path(root: str | Path, entry: str) -> str:
+    """The official path mapping: ``root`` + entry with everything after its last '.' -> 'lines.txt'.
+
+    The C++ tool concatenates strings; we join so a missing trailing slash on ``root`` or a leading
+    slash on the entry (``test.txt`` has one, ``test_split`` lists do not) both work.
+    """
+    entry = entry.strip()
+    dot = entry.rfind(".")
+    stem = entry[:dot + 1] if dot >= 0 else entry + "."
+    return os.path.join(str(root), stem.lstrip("/") + "lines.txt")
+
+
+def read_list(path: str | Path) -> list[str]:
+    """Image entries of a list file (first whitespace-separated field of each non-empty line)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise DataError(p, "list file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(p, f"cannot read list file: {e}") from None
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def _image_key(entry: str) -> str:
+    e = entry.strip().lstrip("/")
+    dot = e.rfind(".")
+    return e[:dot] if dot >= 0 else e
+
+
+@dataclass
+class _Job:
+    gt_dir: str
+    pred_dir: str
+    width: int
+    iou: float
+    size: tuple[int, int]
+    rasterizer: str
+    strict: bool
+
+
+def _score_entries(job: _Job, entries: list[str]) -> tuple[list[tuple[int, int, int]], list[np.ndarray],
+                                                            list[tuple[str, int, str]]]:
+    counts, ious, issues = [], [], []
+    for entry in entries:
+        gt_path = lines_path(job.gt_dir, entry)
+        pr_path = lines_path(job.pred_dir, entry)
+        rep = ParseReport()
+        gt = read_lines_file(gt_path, strict=False)
+        pred = read_lines_file(pr_path, strict=job.strict, report=rep)
+        issues.extend((pr_path, ln, msg) for ln, msg in rep.issues)
+        if not gt or not pred:
+            counts.append((0, len(pred), len(gt)))
+            ious.append(np.zeros((len(gt), len(pred))))
+            continue
+        m = iou_matrix(gt, pred, job.width, job.size, job.rasterizer)
+        counts.append(match_counts(m, job.iou))
+        ious.append(m)
+    return counts, ious, issues
+
+
+def _score_chunk(args: tuple[_Job, list[str]]) -> Any:
+    return _score_entries(*args)
+
+
+def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | Path | None = None,
+                    split_dir: str | Path | None = None, iou: float = 0.5, width: int = 30,
+                    workers: int = 1, size: tuple[int, int] = CULANE_SIZE, per_image: bool = False,
+                    rasterizer: str = "opencv46", strict: bool = False) -> dict[str, Any]:
+    """Evaluate a CULane prediction tree like the official tool (see module docstring).
+
+    Args:
+        gt_dir: annotation root (``.lines.txt`` next to the list's image paths).
+        pred_dir: prediction root with the same relative layout.
+        list_file: image list; default ``<gt_dir>/list/test.txt``.
+        split_dir: folder with ``test0_normal.txt`` .. ``test8_night.txt``; default ``<list dir>/test_split``
+            when present. Images of the list that no split names count only in ``overall``.
+        iou: TP threshold (strict ``>``).
+        width: line thickness in pixels.
+        workers: processes (1 = in-process).
+        size: canvas (H, W).
+        per_image: include ``images``: {key: {tp, fp, fn, iou}} in the result.
+        rasterizer: ``opencv46`` (default), ``reference`` or ``cv2``; see :func:`rasterize_lane`.
+        strict: raise :class:`DataError` on prediction files the official tool reads only by tolerance.
+
+    Returns:
+        ``{"benchmark": "culane", "overall": {tp, fp, fn, precision, recall, f1}, "splits": {name: {...}},
+        "images_evaluated": N, "warnings": N, "warning_examples": [...], "settings": {...}}``.
+    """
+    if rasterizer not in RASTERIZERS:
+        raise ConfigError(f"unknown rasterizer {rasterizer!r}; choose from {', '.join(RASTERIZERS)}")
+    if width < 1:
+        raise ConfigError(f"--width must be >= 1, got {width}")
+    if not 0.0 <= iou <= 1.0:
+        raise ConfigError(f"--iou must be in [0, 1], got {iou}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    if not gt_dir.is_dir():
+        raise DataError(gt_dir, "ground-truth directory not found")
+    if not pred_dir.is_dir():
+        raise DataError(pred_dir, "prediction directory not found")
+    list_path = Path(list_file) if list_file is not None else gt_dir / "list" / "test.txt"
+    entries = read_list(list_path)
+    if split_dir is None and (list_path.parent / "test_split").is_dir():
+        split_dir = list_path.parent / "test_split"
+    splits: dict[str, list[str]] = {}
+    if split_dir is not None:
+        sd = Path(split_dir)
+        if not sd.is_dir():
+            raise DataError(sd, "split directory not found")
+        for name, fname in SPLIT_FILES.items():
+            if (sd / fname).is_file():
+                splits[name] = [_image_key(e) for e in read_list(sd / fname)]
+    job = _Job(str(gt_dir), str(pred_dir), width, iou, tuple(size), rasterizer, strict)  # type: ignore[arg-type]
+    counts, ious, issues = _run(job, entries, workers)
+    keys = [_image_key(e) for e in entries]
+    per = dict(zip(keys, counts))
+    total = np.sum(np.array(counts, dtype=np.int64).reshape(-1, 3), axis=0)
+    result: dict[str, Any] = {
+        "benchmark": "culane",
+        "overall": prf(*(int(v) for v in total)),
+        "splits": {},
+        "images_evaluated": len(entries),
+        "warnings": len(issues),
+        "warning_examples": [f"{p}:{ln}: {msg}" for p, ln, msg in issues[:5]],
+        "settings": {"iou": iou, "width": width, "size": list(size), "rasterizer": rasterizer},
+    }
+    for name, skeys in splits.items():
+        missing = [k for k in skeys if k not in per]
+        if missing:
+            raise DataError(Path(split_dir) / SPLIT_FILES[name],  # type: ignore[arg-type]
+                            f"{len(missing)} entries are not in {list_path.name} (e.g. {missing[0]})")
+        c = np.sum(np.array([per[k] for k in skeys], dtype=np.int64).reshape(-1, 3), axis=0)
+        result["splits"][name] = prf(*(int(v) for v in c))
+    if per_image:
+        result["images"] = {k: {"tp": c[0], "fp": c[1], "fn": c[2], "iou": m.tolist()}
+                            for k, c, m in zip(keys, counts, ious)}
+    return result
+
+
+def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]:
+    if workers <= 1 or len(entries) < 64:
+        return _score_entries(job, entries)
+    import multiprocessing as mp
+
+    n_chunks = workers * 4
+    size = math.ceil(len(entries) / n_chunks)
+    chunks = [(job, entries[i:i + size]) for i in range(0, len(entries), size)]
+    counts: list = []
+    ious: list = []
+    issues: list = []
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers) as pool:
+        for c, m, w in pool.map(_score_chunk, chunks):
+            counts.extend(c)
+            ious.extend(m)
+            issues.extend(w)
+    return counts, ious, issues
+
+
+def format_culane(result: dict[str, Any]) -> str:
+    """Plain-text table of a result (per split, the total and the crossroad FP count)."""
+    head = f"{'category':<14}{'TP':>8}{'FP':>8}{'FN':>8}{'precision':>11}{'recall':>9}{'F1':>9}"
+    lines = [head]
+    for name, r in result["splits"].items():
+        lines.append(f"{SPLIT_TITLES.get(name, name):<14}{r['tp']:>8}{r['fp']:>8}{r['fn']:>8}"
+                     f"{r['precision']:>11.4f}{r['recall']:>9.4f}{r['f1'] * 100:>9.2f}")
+    o = result["overall"]
+    lines.append(f"{'Total':<14}{o['tp']:>8}{o['fp']:>8}{o['fn']:>8}{o['precision']:>11.4f}"
+                 f"{o['recall']:>9.4f}{o['f1'] * 100:>9.2f}")
+    if "cross" in result["splits"]:
+        lines.append(f"Crossroad FP: {result['splits']['cross']['fp']}")
+    return "\n".join(lines)
+
