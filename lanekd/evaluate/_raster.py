@@ -371,35 +371,87 @@ EMPTY = LaneShape(0, None)
 
 # unit steps between 8-neighbours, indexed by (dx + 1) * 3 + (dy + 1)
 _DIRS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+_BIG = 1 << 40
 
 
-@lru_cache(maxsize=16)
-def _stamps(width: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Row extents of the thick segment from (0,0) to each 8-neighbour, caps included.
+@dataclass(frozen=True)
+class _StampTable:
+    """Row runs of every unit thick segment (caps included), relative to its start pixel.
 
-    Returns:
-        (R, offsets, left, right, contiguous): row offsets ``-R..R``; ``left/right`` (9, 2R+1) int64
-        (empty rows have left > right); ``contiguous`` (9,) bool - False if a stamp row has a hole.
+    ``left``/``right`` are (V, 2R+1): variant ``k`` in 0..8 is the direction ``_DIRS[k]`` away from the
+    image border; the other variants are the same segments with their start at a fixed distance from
+    one border, where OpenCV's line clipper moves some outline pixels (found by exhaustive rendering,
+    so the table is exact by construction). Empty rows have ``left > right``.
     """
+
+    R: int
+    left: np.ndarray
+    right: np.ndarray
+    ok: bool  # every variant is one run per row (the fast path relies on it)
+    near: int  # border distances ``-near..near`` (start pixel vs first/last row or column) have variants
+
+    def variant(self, border: int, dist: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Variant index for ``border`` 0..3 (left, right, top, bottom) at ``dist`` = -near..near."""
+        return 9 + (border * (2 * self.near + 1) + dist + self.near) * 9 + k
+
+
+def _render_runs(x: int, y: int, dx: int, dy: int, width: int, size: tuple[int, int], R: int
+                 ) -> tuple[np.ndarray, np.ndarray, bool]:
+    cv = _Canvas(size)
+    _thick_segment(cv, x, y, x + dx, y + dy, width)
+    n = 2 * R + 1
+    left = np.full(n, _BIG, dtype=np.int64)
+    right = np.full(n, -_BIG, dtype=np.int64)
+    ok = True
+    for r in range(n):
+        yy = y - R + r
+        if not 0 <= yy < size[0]:
+            continue
+        xs = np.flatnonzero(cv.mask[yy])
+        if len(xs):
+            left[r], right[r] = xs[0] - x, xs[-1] - x
+            ok &= bool(xs[-1] - xs[0] + 1 == len(xs))
+    return left, right, ok
+
+
+@lru_cache(maxsize=8)
+def _stamps(width: int) -> _StampTable:
     radius = cap_radius(width)
     R = radius + 2
-    size = (4 * R + 1, 4 * R + 1)
-    c = 2 * R
-    n = 2 * R + 1
-    left = np.full((9, n), 1 << 40, dtype=np.int64)
-    right = np.full((9, n), -(1 << 40), dtype=np.int64)
-    contiguous = np.ones(9, dtype=bool)
-    for k, (dx, dy) in enumerate(_DIRS):
+    near = R + 2
+    big = 4 * R + 8
+    lefts, rights, ok = [], [], True
+    # interior: start in the middle of a canvas large enough for the clipper never to engage
+    for dx, dy in _DIRS:
         if dx == 0 and dy == 0:
+            lefts.append(np.full(2 * R + 1, _BIG, dtype=np.int64))
+            rights.append(np.full(2 * R + 1, -_BIG, dtype=np.int64))
             continue
-        cv = _Canvas(size)
-        _thick_segment(cv, c, c, c + dx, c + dy, width)
-        for r in range(n):
-            xs = np.flatnonzero(cv.mask[c - R + r])
-            if len(xs):
-                left[k, r], right[k, r] = xs[0] - c, xs[-1] - c
-                contiguous[k] &= bool(xs[-1] - xs[0] + 1 == len(xs))
-    return R, np.arange(-R, R + 1), left, right, contiguous
+        lv, rv, o = _render_runs(big // 2, big // 2, dx, dy, width, (big, big), R)
+        lefts.append(lv)
+        rights.append(rv)
+        ok &= o
+    # near one border: canvas whose left/right/top/bottom edge is ``dist`` pixels from the start
+    for border in range(4):
+        for dist in range(-near, near + 1):
+            for dx, dy in _DIRS:
+                if dx == 0 and dy == 0:
+                    lefts.append(lefts[4])
+                    rights.append(rights[4])
+                    continue
+                if border == 0:
+                    x, y, size = dist, big // 2, (big, big)
+                elif border == 1:
+                    x, y, size = big - 1 - dist, big // 2, (big, big)
+                elif border == 2:
+                    x, y, size = big // 2, dist, (big, big)
+                else:
+                    x, y, size = big // 2, big - 1 - dist, (big, big)
+                lv, rv, o = _render_runs(x, y, dx, dy, width, size, R)
+                lefts.append(lv)
+                rights.append(rv)
+                ok &= o
+    return _StampTable(R, np.stack(lefts), np.stack(rights), ok, near)
 
 
 def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> LaneShape:
@@ -442,11 +494,61 @@ def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: 
     return LaneShape(area, box, mask=(by, bx, m))
 
 
+_SEG_CACHE: dict[tuple[int, int, int], tuple[int, np.ndarray, np.ndarray] | None] = {}
+
+
+def _segment_runs(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], width: int,
+                  R: int) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """Exact row runs of one thick segment (caps included) as (first row, left, right) in absolute
+    coordinates, or None if some row has a hole. Segments clear of the border are cached by shape."""
+    H, W = size
+    clear = (min(x0, x0 + dx) > R + 2 and max(x0, x0 + dx) < W - R - 3
+             and min(y0, y0 + dy) > R + 2 and max(y0, y0 + dy) < H - R - 3)
+    if clear:
+        key = (dx, dy, width)
+        if key not in _SEG_CACHE:
+            cx, cy = R + 4 - min(dx, 0), R + 4 - min(dy, 0)
+            csize = (cy + max(dy, 0) + R + 5, cx + max(dx, 0) + R + 5)
+            runs = _segment_runs_on(cx, cy, dx, dy, csize, width, (0, 0, csize[0], csize[1]))
+            _SEG_CACHE[key] = None if runs is None else (runs[0] - cy, runs[1] - cx, runs[2] - cx)
+        rel = _SEG_CACHE[key]
+        if rel is None:
+            return None
+        return rel[0] + y0, rel[1] + x0, rel[2] + x0
+    ylo = max(min(y0, y0 + dy) - R, 0)
+    yhi = min(max(y0, y0 + dy) + R, H - 1)
+    xlo = max(min(x0, x0 + dx) - R, 0)
+    xhi = min(max(x0, x0 + dx) + R, W - 1)
+    if ylo > yhi or xlo > xhi:
+        return ylo, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return _segment_runs_on(x0, y0, dx, dy, size, width, (ylo, xlo, yhi - ylo + 1, xhi - xlo + 1))
+
+
+def _segment_runs_on(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], width: int,
+                     box: tuple[int, int, int, int]) -> tuple[int, np.ndarray, np.ndarray] | None:
+    cv = _Canvas(size, box)
+    _thick_segment(cv, x0, y0, x0 + dx, y0 + dy, width)
+    m = cv.mask
+    cnt = m.sum(axis=1, dtype=np.int64)
+    first = np.argmax(m, axis=1).astype(np.int64)
+    last = m.shape[1] - 1 - np.argmax(m[:, ::-1], axis=1).astype(np.int64)
+    filled = cnt > 0
+    if np.any(filled & (last - first + 1 != cnt)):
+        return None
+    nz = np.flatnonzero(filled)
+    if len(nz) == 0:
+        return cv.y0, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a, b = int(nz[0]), int(nz[-1]) + 1
+    left = np.where(filled, first + cv.x0, _BIG)[a:b]
+    right = np.where(filled, last + cv.x0, -_BIG)[a:b]
+    return cv.y0 + a, left, right
+
+
 def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> LaneShape:
     """Rasterise one lane (consecutive thick segments through integer pixel points).
 
     Args:
-        px, py: (N,) int64 pixel coordinates from :func:`cv_round`, N >= 2.
+        px, py: (N,) int64 pixel coordinates from :func:`cv_round`, N >= 1.
         size: canvas (H, W).
         width: thickness (>= 2).
 
@@ -455,41 +557,66 @@ def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int
     """
     H, W = size
     px, py = dedupe(np.asarray(px, np.int64), np.asarray(py, np.int64))
-    R, offs, sl, sr, contiguous = _stamps(width)
     n = len(px)
-    if n >= 2:
-        sx, sy = np.diff(px), np.diff(py)
-        dense = bool(np.all(np.abs(sx) <= 1) and np.all(np.abs(sy) <= 1))
-        mono = bool(np.all(sy >= 0) or np.all(sy <= 0))
-    else:
-        dense = mono = True
-    # away from the border by more than the stamp reach: OpenCV's line clipper never engages
-    inside = bool(px.min() > R + 1 and px.max() < W - R - 2 and py.min() > R + 1 and py.max() < H - R - 2) \
-        if n else False
-    if not (dense and mono and inside) or (n >= 2 and not contiguous.all()):
+    if n < 2 or px.min() == INT_MIN or py.min() == INT_MIN:
         return _bitmap_shape(px, py, size, width)
+    st = _stamps(width)
+    R = st.R
+    sx, sy = np.diff(px), np.diff(py)
+    mono = sy.min() >= 0 or sy.max() <= 0
+    if not (mono and st.ok):
+        return _bitmap_shape(px, py, size, width)
+    x0, y0 = px[:-1], py[:-1]
+    unit = (np.abs(sx) <= 1) & (np.abs(sy) <= 1)
+    var = (np.clip(sx, -1, 1) + 1) * 3 + (np.clip(sy, -1, 1) + 1)
+    # unit segments whose stamp may reach a border use the exhaustively rendered border variants; other
+    # segments (long ones, or unit ones near an image corner) are rendered exactly one by one
+    near = st.near
+    dist = np.stack([x0, W - 1 - x0, y0, H - 1 - y0])  # (4, n-1)
+    close = np.abs(dist) <= near
+    extra = ~unit
+    if close.any():
+        cnt = close.sum(axis=0)
+        extra |= cnt > 1
+        for b in range(4):
+            sel = close[b] & ~extra
+            if sel.any():
+                var[sel] = st.variant(b, dist[b, sel], var[sel])
+    extras = []
+    for i in np.flatnonzero(extra):
+        runs = _segment_runs(int(x0[i]), int(y0[i]), int(sx[i]), int(sy[i]), size, width, R)
+        if runs is None:
+            return _bitmap_shape(px, py, size, width)
+        extras.append(runs)
+    keep_seg = ~extra
+    x0, y0, var = x0[keep_seg], y0[keep_seg], var[keep_seg]
+    # every row of a y-monotone chain is one run (each stamp is one run per row and consecutive
+    # stamps overlap on every row both touch), so a row's run is [min of starts, max of ends]
     ylo = int(py.min()) - R
     nrows = int(py.max()) - int(py.min()) + 2 * R + 1
-    left = np.full(nrows, 1 << 40, dtype=np.int64)
-    right = np.full(nrows, -(1 << 40), dtype=np.int64)
-    if n == 1:
-        radius = cap_radius(width)
-        w = disk_halfwidths(radius)
-        rr = int(py[0]) - radius - ylo + np.arange(2 * radius + 1)
-        left[rr] = px[0] - w
-        right[rr] = px[0] + w
-    else:
-        k = (sx + 1) * 3 + (sy + 1)
-        base = (py[:-1] - ylo - R)[:, None] + np.arange(2 * R + 1)[None, :]  # (n-1, 2R+1) row indices
-        lv = px[:-1, None] + sl[k]
-        rv = px[:-1, None] + sr[k]
-        np.minimum.at(left, base.ravel(), lv.ravel())
-        np.maximum.at(right, base.ravel(), rv.ravel())
-    keep = left <= right
-    idx = np.flatnonzero(keep)
-    y0 = ylo + int(idx[0])
-    left = left[idx[0]:idx[-1] + 1]
-    right = right[idx[0]:idx[-1] + 1]
-    area = int(np.sum(np.maximum(right - left + 1, 0)))
-    box = (y0, int(left[left <= right].min()), y0 + len(left) - 1, int(right.max()))
-    return LaneShape(area, box, rows=(y0, left, right))
+    left = np.full(nrows, _BIG, dtype=np.int64)
+    right = np.full(nrows, -_BIG, dtype=np.int64)
+    if len(x0):
+        rows = (y0 - ylo - R)[:, None] + np.arange(2 * R + 1)[None, :]
+        np.minimum.at(left, rows.ravel(), (x0[:, None] + st.left[var]).ravel())
+        np.maximum.at(right, rows.ravel(), (x0[:, None] + st.right[var]).ravel())
+    for r0, lv, rv in extras:
+        if len(lv):
+            sl = slice(r0 - ylo, r0 - ylo + len(lv))
+            left[sl] = np.minimum(left[sl], lv)
+            right[sl] = np.maximum(right[sl], rv)
+    # clip to the image (border variants already dropped what the clipper drops)
+    lo_row, hi_row = max(0, -ylo), min(nrows, H - ylo)
+    if lo_row >= hi_row:
+        return EMPTY
+    left = np.maximum(left[lo_row:hi_row], 0)
+    right = np.minimum(right[lo_row:hi_row], W - 1)
+    keep = np.flatnonzero(left <= right)
+    if len(keep) == 0:
+        return EMPTY
+    a, b = int(keep[0]), int(keep[-1])
+    left, right = left[a:b + 1], right[a:b + 1]
+    top = ylo + lo_row + a
+    area = int(np.maximum(right - left + 1, 0).sum())
+    box = (top, int(left[left <= right].min()), top + b - a, int(right.max()))
+    return LaneShape(area, box, rows=(top, left, right))

@@ -473,7 +473,7 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
     job = _Job(str(gt_dir), str(pred_dir), width, iou, tuple(size), rasterizer, strict)  # type: ignore[arg-type]
     counts, ious, issues = _run(job, entries, workers)
     keys = [_image_key(e) for e in entries]
-    per = dict(zip(keys, counts))
+    per = dict(zip(keys, counts, strict=True))
     total = np.sum(np.array(counts, dtype=np.int64).reshape(-1, 3), axis=0)
     result: dict[str, Any] = {
         "benchmark": "culane",
@@ -492,8 +492,10 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
         c = np.sum(np.array([per[k] for k in skeys], dtype=np.int64).reshape(-1, 3), axis=0)
         result["splits"][name] = prf(*(int(v) for v in c))
     if per_image:
-        result["images"] = {k: {"tp": c[0], "fp": c[1], "fn": c[2], "iou": m.tolist()}
-                            for k, c, m in zip(keys, counts, ious)}
+        # NaN (0/0 IoU) becomes null so the document stays valid JSON
+        result["images"] = {k: {"tp": c[0], "fp": c[1], "fn": c[2],
+                                "iou": [[None if math.isnan(v) else v for v in row] for row in m.tolist()]}
+                            for k, c, m in zip(keys, counts, ious, strict=True)}
     return result
 
 
