@@ -218,10 +218,116 @@ def models_cmd(
 
 
 # === evaluate (issue 4) ===
+_EVAL_BENCHMARKS = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape")
+
+
 @app.command("evaluate")
-def evaluate_cmd() -> None:
+def evaluate_cmd(
+    benchmark: str = typer.Option(..., "--benchmark", "-b",
+                                  help="culane | tusimple | llamas | bdd100k | apolloscape."),
+    gt: Path = typer.Option(..., "--gt", help="Ground truth: CULane/LLAMAS annotation root, TuSimple "
+                                              "label JSON-lines file, or a folder of PNG masks "
+                                              "(bdd100k, apolloscape)."),
+    pred: Path = typer.Option(..., "--pred", help="Predictions, same layout as --gt."),
+    list_file: Path | None = typer.Option(None, "--list",
+                                          help="CULane image list (default GT/list/test.txt)."),
+    split_dir: Path | None = typer.Option(None, "--split-dir",
+                                          help="CULane folder of test0_normal.txt..test8_night.txt "
+                                               "(default: test_split beside the list)."),
+    iou: float = typer.Option(0.5, "--iou", help="CULane/LLAMAS: TP iff matched IoU > this."),
+    width: int = typer.Option(30, "--width", help="CULane/LLAMAS: lane line thickness in pixels."),
+    workers: int = typer.Option(1, "--workers", help="CULane/LLAMAS: worker processes."),
+    rasterizer: str = typer.Option("opencv46", "--rasterizer",
+                                   help="CULane: opencv46 (official pixels), cv2 (installed cv2.line), "
+                                        "reference (slow literal port)."),
+    strict: bool = typer.Option(False, "--strict", help="CULane: fail on prediction lines the official "
+                                                        "tool only tolerates (blank, odd, non-numeric)."),
+    background: int = typer.Option(0, "--background", help="bdd100k: mask value of background pixels "
+                                                           "(0 for SAD labels, 255 for toolkit masks)."),
+    per_image: bool = typer.Option(False, "--per-image", help="Include per-image results in --json output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only a one-line summary."),
+) -> None:
     """Score predictions with a benchmark's official metric."""
-    _not_implemented("evaluate", 4)
+    name = benchmark.lower()
+    if name not in _EVAL_BENCHMARKS:
+        raise typer.BadParameter(f"unknown benchmark {benchmark!r}; choose from "
+                                 f"{', '.join(_EVAL_BENCHMARKS)}", param_hint="--benchmark")
+    if name == "culane":
+        from lanekd.evaluate.culane import evaluate_culane
+
+        result = evaluate_culane(gt, pred, list_file=list_file, split_dir=split_dir, iou=iou, width=width,
+                                 workers=workers, per_image=per_image, rasterizer=rasterizer, strict=strict)
+        o = result["overall"]
+        summary = (f"CULane F1 {o['f1'] * 100:.2f} (P {o['precision']:.4f} R {o['recall']:.4f}, "
+                   f"TP {o['tp']} FP {o['fp']} FN {o['fn']}) over {result['images_evaluated']} images")
+        if "cross" in result["splits"]:
+            summary += f"; crossroad FP {result['splits']['cross']['fp']}"
+        if result["warnings"]:
+            summary += f"; {result['warnings']} tolerated prediction-line issues"
+        table = _culane_table(result)
+    elif name == "tusimple":
+        from lanekd.evaluate.tusimple import evaluate_tusimple, format_tusimple
+
+        result = evaluate_tusimple(gt, pred, per_image=per_image)
+        summary = (f"TuSimple accuracy {result['accuracy'] * 100:.2f} FP {result['fp']:.4f} "
+                   f"FN {result['fn']:.4f} F1 {result['f1'] * 100:.2f}")
+        table = format_tusimple(result)
+    elif name == "llamas":
+        from lanekd.evaluate.llamas import evaluate_llamas, format_llamas
+
+        result = evaluate_llamas(gt, pred, iou=iou, width=width, per_image=per_image)
+        summary = (f"LLAMAS F1 {result['f1'] * 100:.2f} (TP {result['tp']} FP {result['fp']} "
+                   f"FN {result['fn']})")
+        table = format_llamas(result)
+    elif name == "bdd100k":
+        from lanekd.evaluate.bdd100k import evaluate_bdd100k, format_bdd100k
+
+        result = evaluate_bdd100k(gt, pred, per_image=per_image, background=background)
+        table = summary = format_bdd100k(result)
+    else:
+        from lanekd.evaluate.apolloscape import evaluate_apolloscape, format_apolloscape
+
+        result = evaluate_apolloscape(gt, pred, per_image=per_image)
+        summary = f"ApolloScape mIoU {result['miou'] * 100:.2f} over {result['num_images']} images"
+        table = format_apolloscape(result)
+    if as_json:
+        print_json(_json_safe(result))
+    elif quiet:
+        typer.echo(summary)
+    elif isinstance(table, str):
+        typer.echo(table)
+    else:
+        from rich.console import Console
+
+        Console().print(table)
+        typer.echo(summary)
+
+
+def _json_safe(obj: Any) -> Any:
+    """Replace NaN/inf by None so ``--json`` output is valid JSON."""
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _culane_table(result: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    from lanekd.evaluate.culane import SPLIT_TITLES
+
+    t = Table(title="CULane (official metric)")
+    for col in ("category", "TP", "FP", "FN", "precision", "recall", "F1"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    rows = list(result["splits"].items()) + [("Total", result["overall"])]
+    for key, r in rows:
+        t.add_row(SPLIT_TITLES.get(key, key), str(r["tp"]), str(r["fp"]), str(r["fn"]),
+                  f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1'] * 100:.2f}")
+    return t
 
 
 # === train-teacher (issue 5) ===
@@ -441,7 +547,7 @@ def export_cmd(
     checkpoint: Path = typer.Argument(..., help="A lanekd training checkpoint (last.pt / best.pt)."),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.onnx / .pt)."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset version."),
+    opset: int = typer.Option(18, "--opset", help="ONNX opset version (18 is native to the exporter)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export with a symbolic batch size."),
     input_size: str | None = typer.Option(None, "--input-size",
                                           help="HxW; must equal the checkpoint's (the existence branch "
