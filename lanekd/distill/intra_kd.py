@@ -48,9 +48,6 @@ from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
 GRAPHS_KEY = "intra-kd:graphs"
-# Largest (B, regions, c, h, w) deviation tensor formed at once (float32: 64 MB); beyond it the
-# regions are processed in checkpointed chunks.
-CHUNK_ELEMENTS = 1 << 24
 
 
 def _reflect101(i: int, n: int) -> int:
@@ -130,25 +127,20 @@ def region_moments(feat: torch.Tensor, masks: torch.Tensor, normaliser: str = "a
         raise ValueError(f"unknown normaliser {normaliser!r}")
     zz = z.clamp_min(1.0).unsqueeze(-1)  # (B, n, 1); an empty region has all sums 0 -> moments 0
     mu1 = torch.einsum("bnhw,bchw->bnc", m, x) / zz
-    # Two-pass central moments: expanding Σ M(F−μ)^k into raw moments cancels catastrophically in
-    # float32 and the skewness divides that noise by σ³. The (B, regions, c, h, w) deviations are
-    # formed for as many regions at once as fit in CHUNK_ELEMENTS; when that takes several chunks,
-    # each is checkpointed so the backward pass recomputes it instead of keeping all of them.
-    b, n = m.shape[:2]
-    per_region = b * x.shape[1] * x.shape[2] * x.shape[3]
-    step = max(1, CHUNK_ELEMENTS // max(per_region, 1))
-    chunked = step < n
-    parts2, parts3 = [], []
-    for lo in range(0, n, step):
-        args = (x, m[:, lo:lo + step], mu1[:, lo:lo + step])
-        if chunked and torch.is_grad_enabled() and any(t.requires_grad for t in args):
-            s2k, s3k = checkpoint(_central_sums, *args, use_reentrant=False)
+    # Two-pass central moments, one region at a time: expanding Σ M(F−μ)^k into raw moments cancels
+    # catastrophically in float32 and the skewness divides that noise by σ³. Checkpointing keeps
+    # the memory of the loop at one region's temporaries (recomputed in the backward pass). Measured
+    # on a (2, 256, 36, 100) feature with 5 regions: ~60 ms forward+backward with or without
+    # checkpointing, vs ~150 ms for one vectorised (B, n, c, h, w) pass (memory traffic).
+    sums = []
+    for k in range(m.shape[1]):
+        args = (x, m[:, k], mu1[:, k])
+        if torch.is_grad_enabled() and any(t.requires_grad for t in args):
+            sums.append(checkpoint(_central_sums, *args, use_reentrant=False))
         else:
-            s2k, s3k = _central_sums(*args)
-        parts2.append(s2k)
-        parts3.append(s3k)
-    s2 = torch.cat(parts2, dim=1)  # (B, n, c)
-    s3 = torch.cat(parts3, dim=1)
+            sums.append(_central_sums(*args))
+    s2 = torch.stack([s[0] for s in sums], dim=1)  # (B, n, c)
+    s3 = torch.stack([s[1] for s in sums], dim=1)
     mu2 = s2 / zz
     sigma = torch.sqrt(mu2 + eps)
     mu3 = s3 / zz / (sigma * sigma * sigma)
@@ -156,14 +148,13 @@ def region_moments(feat: torch.Tensor, masks: torch.Tensor, normaliser: str = "a
 
 
 def _central_sums(x: torch.Tensor, mk: torch.Tensor, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Σ M_k (F − μ_k)² and Σ M_k (F − μ_k)³ per region and channel.
+    """Σ M_k (F − μ_k)² and Σ M_k (F − μ_k)³ per channel.
 
-    ``x`` (B, c, h, w), ``mk`` (B, k, h, w), ``mu`` (B, k, c) -> two (B, k, c) tensors.
+    ``x`` (B, c, h, w), ``mk`` (B, h, w), ``mu`` (B, c) -> two (B, c) tensors.
     """
-    d = (x[:, None] - mu[:, :, :, None, None]).flatten(3)  # (B, k, c, h·w)
+    d = x - mu[:, :, None, None]
     d2 = d * d
-    weights = mk.flatten(2).unsqueeze(-1)  # (B, k, h·w, 1)
-    return torch.matmul(d2, weights).squeeze(-1), torch.matmul(d2 * d, weights).squeeze(-1)
+    return torch.einsum("bhw,bchw->bc", mk, d2), torch.einsum("bhw,bchw->bc", mk, d2 * d)
 
 
 def affinity_graphs(moments: torch.Tensor) -> torch.Tensor:
