@@ -88,16 +88,13 @@ def _read_ids(path: Path) -> np.ndarray:
     if palette is not None:
         # OpenCV expands palettes to BGR; invert the palette (first index wins for repeated colours)
         key = (palette[:, 0].astype(np.int64) << 16) | (palette[:, 1].astype(np.int64) << 8) | palette[:, 2]
-        lut = {}
-        for idx in range(len(key) - 1, -1, -1):
-            lut[int(key[idx])] = idx
-        pix = (img[..., 2].astype(np.int64) << 16) | (img[..., 1].astype(np.int64) << 8) | img[..., 0]
-        uniq, inv = np.unique(pix, return_inverse=True)
-        try:
-            ids = np.array([lut[int(u)] for u in uniq], dtype=np.uint8)
-        except KeyError:
-            raise DataError(path, "pixel colour not in the PNG palette") from None
-        return ids[inv].reshape(img.shape[:2])
+        lut = np.full(1 << 24, -1, dtype=np.int16)
+        lut[key[::-1]] = np.arange(len(key) - 1, -1, -1, dtype=np.int16)  # first index wins
+        pix = (img[..., 2].astype(np.int32) << 16) | (img[..., 1].astype(np.int32) << 8) | img[..., 0]
+        ids = lut[pix]
+        if ids.min() < 0:
+            raise DataError(path, "pixel colour not in the PNG palette")
+        return ids.astype(np.uint8)
     if img.ndim == 3 and all(np.array_equal(img[..., 0], img[..., c]) for c in range(1, img.shape[2])):
         img = np.ascontiguousarray(img[..., 0])  # grey stored in identical colour channels
     if img.ndim != 2 or img.dtype != np.uint8:
