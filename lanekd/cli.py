@@ -452,6 +452,9 @@ def distill_cmd(
                                                 help="Released-code variant: the deepest block also "
                                                 "mimics the label."),
     sad_reduction: str | None = typer.Option(None, "--sad-reduction", help="sum-mean (default) or mean."),
+    sad_aggregation: str | None = typer.Option(None, "--sad-aggregation", help="Channel aggregation: mean "
+                                               "(sum/C, default; the plain sum saturates the softmax) or "
+                                               "sum (the paper's literal formula)."),
     # IntRA-KD (METHODS §4)
     alpha: float | None = typer.Option(None, "--alpha", help="IntRA-KD loss weight alpha (default 1.0)."),
     intra_kd_kernel: int | None = typer.Option(None, "--intra-kd-kernel", help="AOI box-blur size "
@@ -471,6 +474,8 @@ def distill_cmd(
     lgad_p: float | None = typer.Option(None, "--lgad-p", help="LGAD attention exponent p (default 2)."),
     lgad_reduction: str | None = typer.Option(None, "--lgad-reduction", help="LGAD MSE reduction: sum-mean "
                                               "(default) or mean."),
+    lgad_aggregation: str | None = typer.Option(None, "--lgad-aggregation", help="LGAD channel aggregation: "
+                                                "mean (default) or sum."),
     # logit KD and attention transfer
     kd_weight: float | None = typer.Option(None, "--kd-weight", help="Pixel-wise logit KD weight "
                                            "(default 1)."),
@@ -497,6 +502,7 @@ def distill_cmd(
     methods = parse_methods(method)
     given = {"sad_gamma": sad_gamma, "sad_start": sad_start, "sad_blocks": sad_blocks, "sad_p": sad_p,
              "sad_detach": sad_detach, "sad_label_mimic": sad_label_mimic, "sad_reduction": sad_reduction,
+             "sad_aggregation": sad_aggregation, "lgad_aggregation": lgad_aggregation,
              "intra_kd_alpha": alpha, "intra_kd_kernel": intra_kd_kernel,
              "intra_kd_normaliser": intra_kd_normaliser, "intra_kd_student_feature": intra_kd_student_feature,
              "intra_kd_teacher_feature": intra_kd_teacher_feature, "intra_kd_eps": intra_kd_eps,

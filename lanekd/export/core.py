@@ -89,7 +89,7 @@ def _export_torchscript(head: nn.Module, example: torch.Tensor, path: Path, meta
         torch.jit.save(traced, str(tmp), _extra_files={f"{META_KEY}.json": meta.to_json()})
 
 
-def export_model(model: nn.Module, meta: ModelMeta, out: str | Path, fmt: str = "onnx", opset: int = 17,
+def export_model(model: nn.Module, meta: ModelMeta, out: str | Path, fmt: str = "onnx", opset: int = 18,
                  dynamic_batch: bool = False, check_images: list[np.ndarray] | None = None,
                  tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> ExportReport:
     """Export ``model`` and verify the exported file against PyTorch.
