@@ -244,6 +244,8 @@ def evaluate_cmd(
                                                         "tool only tolerates (blank, odd, non-numeric)."),
     background: int = typer.Option(0, "--background", help="bdd100k: mask value of background pixels "
                                                            "(0 for SAD labels, 255 for toolkit masks)."),
+    metric: str | None = typer.Option(None, "--metric", help="bdd100k: sad (default; SAD accuracy/IoU) or "
+                                                             "toolkit (bdd100k toolkit F1_pix1/2/5)."),
     per_image: bool = typer.Option(False, "--per-image", help="Include per-image results in --json output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only a one-line summary."),
@@ -281,10 +283,19 @@ def evaluate_cmd(
                    f"FN {result['fn']})")
         table = format_llamas(result)
     elif name == "bdd100k":
-        from lanekd.evaluate.bdd100k import evaluate_bdd100k, format_bdd100k
+        from lanekd.evaluate import bdd100k as bdd
 
-        result = evaluate_bdd100k(gt, pred, per_image=per_image, background=background)
-        table = summary = format_bdd100k(result)
+        if (metric or "sad") == "sad":
+            result = bdd.evaluate_bdd100k(gt, pred, per_image=per_image, background=background)
+            table = summary = bdd.format_bdd100k(result)
+        elif metric == "toolkit":
+            result = bdd.evaluate_lane_marking(gt, pred, per_image=per_image)
+            table = bdd.format_lane_marking(result)
+            summary = ("BDD100K lane marking F1_pix1/2/5 "
+                       + " / ".join(f"{result[f'F1_pix{b}']['AVERAGE']:.2f}" for b in bdd.BOUND_PIXELS)
+                       + f" over {result['num_images']} images")
+        else:
+            raise typer.BadParameter(f"bdd100k metrics: sad, toolkit (got {metric!r})", param_hint="--metric")
     else:
         from lanekd.evaluate.apolloscape import evaluate_apolloscape, format_apolloscape
 
