@@ -245,7 +245,9 @@ def evaluate_cmd(
     background: int = typer.Option(0, "--background", help="bdd100k: mask value of background pixels "
                                                            "(0 for SAD labels, 255 for toolkit masks)."),
     metric: str | None = typer.Option(None, "--metric", help="bdd100k: sad (default; SAD accuracy/IoU) or "
-                                                             "toolkit (bdd100k toolkit F1_pix1/2/5)."),
+                                                             "toolkit (bdd100k toolkit F1_pix1/2/5); llamas: "
+                                                             "f1 (default), ap (binary segmentation AP) or "
+                                                             "ap-multi (per-lane segmentation mAP)."),
     per_image: bool = typer.Option(False, "--per-image", help="Include per-image results in --json output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only a one-line summary."),
@@ -255,6 +257,9 @@ def evaluate_cmd(
     if name not in _EVAL_BENCHMARKS:
         raise typer.BadParameter(f"unknown benchmark {benchmark!r}; choose from "
                                  f"{', '.join(_EVAL_BENCHMARKS)}", param_hint="--benchmark")
+    if metric is not None and name not in ("llamas", "bdd100k"):
+        raise typer.BadParameter(f"--metric applies to llamas and bdd100k only, not {name}",
+                                 param_hint="--metric")
     if name == "culane":
         from lanekd.evaluate.culane import evaluate_culane
 
@@ -276,12 +281,20 @@ def evaluate_cmd(
                    f"FN {result['fn']:.4f} F1 {result['f1'] * 100:.2f}")
         table = format_tusimple(result)
     elif name == "llamas":
-        from lanekd.evaluate.llamas import evaluate_llamas, format_llamas
+        from lanekd.evaluate import llamas as ll
 
-        result = evaluate_llamas(gt, pred, iou=iou, width=width, per_image=per_image)
-        summary = (f"LLAMAS F1 {result['f1'] * 100:.2f} (TP {result['tp']} FP {result['fp']} "
-                   f"FN {result['fn']})")
-        table = format_llamas(result)
+        if (metric or "f1") == "f1":
+            result = ll.evaluate_llamas(gt, pred, iou=iou, width=width, per_image=per_image)
+            summary = (f"LLAMAS F1 {result['f1'] * 100:.2f} (TP {result['tp']} FP {result['fp']} "
+                       f"FN {result['fn']})")
+        elif metric in ("ap", "ap-multi"):
+            result = ll.evaluate_llamas_segmentation(gt, pred, multi_class=metric == "ap-multi",
+                                                     per_image=per_image)
+            summary = f"LLAMAS segmentation {metric} {result['ap']:.4f} over {result['num_images']} images"
+        else:
+            raise typer.BadParameter(f"llamas metrics: f1, ap, ap-multi (got {metric!r})",
+                                     param_hint="--metric")
+        table = ll.format_llamas(result)
     elif name == "bdd100k":
         from lanekd.evaluate import bdd100k as bdd
 

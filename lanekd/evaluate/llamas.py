@@ -1,18 +1,26 @@
 """LLAMAS metrics (spec/METRICS.md §3.3-3.4): CULane-style F1 on 717x1276 and segmentation AP.
 
-F1 (karstenBehrendt/unsupervised_llamas ``culane_metric``): ground-truth lanes are dense per-row curves
-(one x per image row, the l1/l0/r0/r1 curves of §3.2); only rows 300..716 with x >= 0 are used and a lane
-needs > 1 valid value. Predictions (CULane ``.lines.txt`` format) with < 2 points are dropped,
-consecutive duplicate points removed, and each lane is interpolated with ``splprep`` (s=0, degree
-min(3, n-1)) at exactly 50 points. Both sides are truncated to int32 and drawn with ``cv2.line``,
-thickness 30, on a 717x1276 canvas; IoU > 0.5 after ``linear_sum_assignment``; P, R, F1 are 0 when TP = 0.
+Ground truth is read from the official label JSONs (``<gt_dir>/<recording>/<name>.json``; the evaluation
+key is the last two path parts). The dataset reader (:mod:`lanekd.data.formats.llamas`) does the official
+cleaning and builds the per-row curves of §3.2; this module only applies the metrics' rules to them.
 
-Here the ground truth is read from ``<gt_dir>/<recording>/<name>.lines.txt`` files holding those curves
-(one ``x y`` pair per valid row); turning LLAMAS label JSON into the curves is the dataset reader's job.
+F1 (karstenBehrendt/unsupervised_llamas ``culane_metric``): GT lanes are the l1/l0/r0/r1 per-row curves;
+a lane is kept if it has > 1 valid (x >= 0) value, then only rows 300..716 with x >= 0 are used (a kept
+lane with < 2 such points makes the official script fail; here it is a :class:`DataError`). Predictions
+(``<pred_dir>/<recording>/<name>.lines.txt``, as written by ``lanekd.decode.write_llamas_tree``) with
+< 2 points are dropped, consecutive duplicate points removed, and each lane is interpolated with
+``splprep`` (s=0, degree min(3, n-1)) at exactly 50 points. Both sides are truncated to int32 and drawn
+with ``cv2.line``, thickness 30, on a 717x1276 canvas; IoU > 0.5 after ``linear_sum_assignment``; P, R,
+F1 are 0 when TP = 0. A folder of ``.lines.txt`` curves (one ``x y`` pair per valid row) is still
+accepted as ground truth when it holds no ``.json`` label.
 
-Segmentation AP: per image, 101 thresholds 1.00..0.00 on the probability map (``pred >= t``), pixel
-precision/recall (0 when undefined), curve starting at (R 0, P 1), area = sum (R_i - R_{i-1}) * P_{i-1};
-the dataset score is the mean over images.
+Segmentation AP (``evaluation/evaluate_segmentation.py``): targets are the cleaned markers projected
+from 3D with a 0.1 m width and drawn as anti-aliased filled quadrilaterals (binary: value 1; multi-class:
+the official per-lane colours, a class = pixels of exactly its colour). Per image and class, 101
+thresholds t = 1.00..0.00 on the prediction PNG / 255 (``pred >= t``), pixel precision/recall (0 when
+undefined), curve starting at (R 0, P 1), area = sum (R_i - R_{i-1}) * P_{i-1}; dataset score = mean
+over images. Predictions: ``<pred_dir>/<recording>/<name>.json_<c>.png`` (c = 1 binary; 0..4 =
+background, l1, l0, r0, r1 multi-class).
 """
 
 from __future__ import annotations
@@ -22,11 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from lanekd.data.formats.llamas import LLAMAS_LANE_IDS, clean_llamas_lanes, llamas_lane_rows
 from lanekd.errors import ConfigError, DataError
 from lanekd.evaluate.culane import parse_lines
 
 LLAMAS_SIZE = (717, 1276)
 GT_FIRST_ROW = 300
+MARKER_WIDTH = 0.1  # metres: width of the projected marker quadrilaterals of the segmentation targets
+# The official multi-class target colours (BGR) per cleaned lane id (dataset_constants.DICT_COLORS). All of
+# them are needed, not only l1/l0/r0/r1: anti-aliased edges of other lanes blend into the class pixels.
+LANE_COLORS: dict[str, tuple[int, int, int]] = {
+    "l6": (75, 25, 230), "l5": (75, 180, 60), "l4": (200, 130, 0), "l3": (48, 130, 245), "l2": (180, 30, 145),
+    "l1": (0, 0, 255), "l0": (24, 140, 34), "r0": (255, 0, 0), "r1": (0, 255, 255), "r2": (40, 110, 170),
+    "r3": (200, 250, 255), "r4": (255, 190, 230), "r5": (0, 0, 128), "r6": (195, 255, 170),
+    "r7": (0, 128, 128), "r8": (195, 255, 170),
+}
 
 
 def gt_lane_points(lane: np.ndarray) -> np.ndarray | None:
@@ -87,68 +105,300 @@ def score_image(gt_lanes: list[np.ndarray], pred_lanes: list[np.ndarray], iou: f
     return tp, len(pm) - tp, len(gm) - tp
 
 
-def evaluate_llamas(gt_dir: str | Path, pred_dir: str | Path, iou: float = 0.5, width: int = 30,
-                    per_image: bool = False) -> dict[str, Any]:
-    """LLAMAS F1 over every ``.lines.txt`` under ``gt_dir``; each needs a prediction file (as upstream).
+def read_llamas_label(path: str | Path) -> dict[str, Any]:
+    """Load one LLAMAS label JSON and apply the official cleaning (reader's ``clean_llamas_lanes``).
 
     Returns:
-        ``{"benchmark": "llamas", "tp", "fp", "fn", "precision", "recall", "f1", "num_images"}``.
+        ``{"projection_matrix": (3, 3) float64 array, "lanes": cleaned lane dicts}``.
     """
-    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    for d in (gt_dir, pred_dir):
+    import json
+
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            label = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read label: {exc}") from None
+    try:
+        lanes = clean_llamas_lanes(label)
+        proj = np.asarray(label["projection_matrix"], dtype=np.float64)
+        if proj.shape != (3, 3):
+            raise ValueError(f"projection_matrix has shape {proj.shape}, expected 3x3")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(path, f"malformed LLAMAS label ({type(exc).__name__}: {exc})") from None
+    return {"projection_matrix": proj, "lanes": lanes}
+
+
+def llamas_gt_lanes(label: dict[str, Any], path: str | Path = "<label>") -> list[np.ndarray]:
+    """The F1 metric's ground-truth lanes of a cleaned label (:func:`read_llamas_label`).
+
+    Returns:
+        For each of l1, l0, r0, r1 with > 1 valid row, the (N, 2) float64 ``(x, y)`` points of rows
+        300..716 with x >= 0 (dense, one per row, top to bottom), as the official ``add_ys``.
+    """
+    height, width = LLAMAS_SIZE
+    by_id = {lane["lane_id"]: lane for lane in label["lanes"]}
+    out = []
+    for lane_id in LLAMAS_LANE_IDS:
+        if lane_id not in by_id:
+            continue
+        try:
+            xs = llamas_lane_rows(by_id[lane_id]["markers"], height, width)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            raise DataError(path, f"malformed LLAMAS lane {lane_id} ({type(exc).__name__}: {exc})") from None
+        if np.count_nonzero(xs >= 0) <= 1:
+            continue  # lanes annotated with a single point are ignored
+        rows = np.arange(GT_FIRST_ROW, height)
+        valid = xs[GT_FIRST_ROW:] >= 0
+        if np.count_nonzero(valid) < 2:
+            raise DataError(path, f"lane {lane_id} has < 2 points in rows {GT_FIRST_ROW}..{height - 1} "
+                                  "(the official script stops on this label)")
+        out.append(np.stack([xs[GT_FIRST_ROW:][valid], rows[valid].astype(np.float64)], axis=1))
+    return out
+
+
+def read_prediction_lines(path: Path) -> list[np.ndarray]:
+    """A prediction ``.lines.txt`` as the LLAMAS script reads it (float64 pairs; < 2-point lanes dropped)."""
+    lanes = []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read prediction: {exc}") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        try:
+            values = [float(t) for t in line.split()]
+        except ValueError:
+            raise DataError(path, "non-numeric value in a lane line", lineno) from None
+        if len(values) % 2:
+            raise DataError(path, "odd number of values (x y pairs expected)", lineno)
+        if len(values) >= 4:
+            lanes.append(np.asarray(values, dtype=np.float64).reshape(-1, 2))
+    return lanes
+
+
+def _label_files(gt_dir: Path) -> list[tuple[Path, str]]:
+    """Label JSONs under ``gt_dir`` with their evaluation keys ``<recording>/<name>.json``."""
+    files = sorted(gt_dir.rglob("*.json"))
+    keyed = [(p, "/".join(p.parts[-2:])) for p in files]
+    seen: dict[str, Path] = {}
+    for p, key in keyed:
+        if key in seen:
+            raise DataError(p, f"evaluation key {key} also used by {seen[key]}")
+        seen[key] = p
+    return keyed
+
+
+def _check_dirs(*dirs: Path) -> None:
+    for d in dirs:
         if not d.is_dir():
             raise DataError(d, "directory not found")
-    files = sorted(p.relative_to(gt_dir) for p in gt_dir.rglob("*.lines.txt"))
-    if not files:
-        raise ConfigError(f"no .lines.txt ground-truth files under {gt_dir}")
+
+
+def evaluate_llamas(gt_dir: str | Path, pred_dir: str | Path, iou: float = 0.5, width: int = 30,
+                    per_image: bool = False) -> dict[str, Any]:
+    """LLAMAS F1 of the labels under ``gt_dir``; every label needs a prediction file (as upstream).
+
+    Args:
+        gt_dir: folder of label JSONs (e.g. ``llamas/labels/valid``) or, without any JSON, of
+            ``<recording>/<name>.lines.txt`` per-row GT curves.
+        pred_dir: ``<recording>/<name>.lines.txt`` predictions.
+
+    Returns:
+        ``{"benchmark": "llamas", "metric": "f1", "tp", "fp", "fn", "precision", "recall", "f1",
+        "num_images", "gt_format"}`` (+ ``"images"`` with ``per_image``).
+    """
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    _check_dirs(gt_dir, pred_dir)
+    labels = _label_files(gt_dir)
+    if labels:
+        items = [(key[: -len(".json")] + ".lines.txt", path, "json") for path, key in labels]
+    else:
+        rels = sorted(p.relative_to(gt_dir).as_posix() for p in gt_dir.rglob("*.lines.txt"))
+        items = [(rel, gt_dir / rel, "lines") for rel in rels]
+    if not items:
+        raise ConfigError(f"no LLAMAS label .json (or .lines.txt) ground truth under {gt_dir}")
     tp = fp = fn = 0
     images = {}
-    for rel in files:
+    for rel, gt_path, kind in items:
         pp = pred_dir / rel
         if not pp.is_file():
             raise DataError(pp, "prediction file missing (the LLAMAS script requires one per label)")
-        gt = parse_lines((gt_dir / rel).read_text(), gt_dir / rel)
-        pr = parse_lines(pp.read_text(), pp)
-        c = score_image(gt, pr, iou, width)
+        if kind == "json":
+            gt = llamas_gt_lanes(read_llamas_label(gt_path), gt_path)
+        else:
+            gt = parse_lines(gt_path.read_text(), gt_path)
+        c = score_image(gt, read_prediction_lines(pp), iou, width)
         tp, fp, fn = tp + c[0], fp + c[1], fn + c[2]
-        images[str(rel)] = {"tp": c[0], "fp": c[1], "fn": c[2]}
+        images[rel] = {"tp": c[0], "fp": c[1], "fn": c[2]}
     precision = tp / (tp + fp) if tp else 0.0
     recall = tp / (tp + fn) if tp else 0.0
     f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    result: dict[str, Any] = {"benchmark": "llamas", "tp": tp, "fp": fp, "fn": fn, "precision": precision,
-                              "recall": recall, "f1": f1, "num_images": len(files)}
+    result: dict[str, Any] = {"benchmark": "llamas", "metric": "f1", "tp": tp, "fp": fp, "fn": fn,
+                              "precision": precision, "recall": recall, "f1": f1, "num_images": len(items),
+                              "gt_format": items[0][2]}
     if per_image:
         result["images"] = images
     return result
 
 
-def segmentation_ap(prob: np.ndarray, target: np.ndarray) -> float:
-    """Area under the pixel precision-recall curve of one image (LLAMAS segmentation metric).
+# --- segmentation AP ------------------------------------------------------------------------------------
+def _draw_marker(img: np.ndarray, marker: dict[str, Any], proj: np.ndarray,
+                 color: int | tuple[int, int, int]) -> None:
+    """One marker as the official ``project_lane_marker``: a 0.1 m wide quadrilateral, anti-aliased."""
+    import cv2
+
+    p1 = np.array([marker["world_start"][k] for k in "xyz"], dtype=np.float64)
+    p2 = np.array([marker["world_end"][k] for k in "xyz"], dtype=np.float64)
+    if p1[2] <= 0 or p2[2] <= 0:
+        return  # behind the camera: no valid projection (the official code would draw garbage)
+    q1, q2 = proj.dot(p1), proj.dot(p2)
+    q1, q2 = q1 / q1[2], q2 / q2[2]
+    h1 = proj[0, 0] * MARKER_WIDTH / p1[2] / 2.0
+    h2 = proj[0, 0] * MARKER_WIDTH / p2[2] / 2.0
+    pts = np.array([[q1[0] - h1, q1[1]], [q1[0] + h1, q1[1]], [q2[0] + h2, q2[1]], [q2[0] - h2, q2[1]]],
+                   dtype=np.float32)  # float32 first, then round half to even, as upstream
+    if not np.all(np.isfinite(pts)) or np.abs(pts).max() > 1e6:
+        return
+    pts = np.round(pts).astype(np.int32)
+    if pts[0, 1] != pts[3, 1]:
+        for _ in range(2):  # upstream fills twice, which matters on anti-aliased edges
+            cv2.fillConvexPoly(img, pts, color, cv2.LINE_AA, 0)
+
+
+def llamas_segmentation_target(label: dict[str, Any], multi_class: bool = False,
+                               path: str | Path = "<label>") -> np.ndarray:
+    """Segmentation target of a cleaned label (:func:`read_llamas_label`).
+
+    Returns:
+        Binary: (717, 1276) uint8, 1 on markers. Multi-class: (717, 1276, 5) uint8 one-hot planes
+        (no marker of l1/l0/r0/r1, l1, l0, r0, r1).
+    """
+    height, width = LLAMAS_SIZE
+    proj = label["projection_matrix"]
+    if not multi_class:
+        img = np.zeros((height, width), np.uint8)
+        for lane in label["lanes"]:
+            for m in lane["markers"]:
+                _draw_marker(img, m, proj, 1)
+        return img
+    img = np.zeros((height, width, 3), np.uint8)
+    for lane in label["lanes"]:
+        color = LANE_COLORS.get(lane["lane_id"])
+        if color is None:
+            raise DataError(path, f"lane id {lane['lane_id']} has no colour in the official table")
+        for m in lane["markers"]:
+            _draw_marker(img, m, proj, color)
+    planes = [np.all(img == np.array(LANE_COLORS[k], np.uint8), axis=2) for k in LLAMAS_LANE_IDS]
+    lanes = np.stack(planes, axis=2).astype(np.uint8)
+    return np.concatenate([(lanes.sum(axis=2) == 0)[..., None].astype(np.uint8), lanes], axis=2)
+
+
+def segmentation_pr(prob: np.ndarray, target: np.ndarray, steps: int = 100) -> dict[str, float]:
+    """Area under the pixel precision-recall curve and its best corner (official ``binary_approx_auc``).
 
     Args:
         prob: (H, W) probabilities in [0, 1] (PNG value / 255).
         target: (H, W) bool/0-1 target mask.
+        steps: thresholds are ``(steps - i) / steps`` for i = 0..steps.
 
     Returns:
-        The left-sum area with 101 thresholds 1.00..0.00 (0 for an image without target pixels).
+        ``{"auc", "precision", "recall", "threshold"}``: left-sum area (0 for an image without target
+        pixels) and the point maximising precision * recall.
     """
     t = np.asarray(target).astype(bool).ravel()
     p = np.asarray(prob, dtype=np.float64).ravel()
-    thresholds = np.round(np.linspace(1.0, 0.0, 101), 2)
+    # Counting pixels >= threshold on sorted values gives the same integers as thresholding the map.
+    all_sorted, pos_sorted = np.sort(p), np.sort(p[t])
+    npos = len(pos_sorted)
     prev_r, prev_p, area = 0.0, 1.0, 0.0
-    npos = int(t.sum())
-    for th in thresholds:
-        pred = p >= th
-        tp = int(np.count_nonzero(pred & t))
-        fp = int(np.count_nonzero(pred)) - tp
-        precision = tp / (tp + fp) if tp + fp else 0.0
+    best = {"auc": 0.0, "precision": 0.0, "recall": 0.0, "threshold": 0.0}
+    corner = 0.0
+    for i in range(steps + 1):
+        th = (steps - i) / steps
+        tp = npos - int(np.searchsorted(pos_sorted, th, side="left"))
+        n_pred = len(all_sorted) - int(np.searchsorted(all_sorted, th, side="left"))
+        precision = tp / n_pred if n_pred else 0.0
         recall = tp / npos if npos else 0.0
+        if precision * recall > corner:
+            corner = precision * recall
+            best.update(precision=precision, recall=recall, threshold=th)
         area += (recall - prev_r) * prev_p
         prev_r, prev_p = recall, precision
-    return area
+    best["auc"] = area
+    return best
+
+
+def segmentation_ap(prob: np.ndarray, target: np.ndarray) -> float:
+    """Area under the pixel precision-recall curve of one image (see :func:`segmentation_pr`)."""
+    return segmentation_pr(prob, target)["auc"]
+
+
+SEGMENTATION_CLASSES = ("background", "l1", "l0", "r0", "r1")
+
+
+def evaluate_llamas_segmentation(gt_dir: str | Path, pred_dir: str | Path, multi_class: bool = False,
+                                 per_image: bool = False) -> dict[str, Any]:
+    """LLAMAS segmentation AP of the label JSONs under ``gt_dir``.
+
+    Args:
+        gt_dir: folder of label JSONs.
+        pred_dir: ``<recording>/<name>.json_<c>.png`` probability maps x255 (c = 1 binary, 0..4 multi-class).
+        multi_class: score the 5 multi-class planes instead of the binary marker map.
+
+    Returns:
+        ``{"benchmark": "llamas", "metric": "ap"|"ap-multi", "ap", "classes", "num_images"}``: ``classes``
+        maps class names to mean ``auc``/``precision``/``recall``/``threshold``; ``ap`` is the binary AP or
+        the mean AP of l1, l0, r0, r1 (the background plane is reported, not averaged).
+    """
+    import cv2
+
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    _check_dirs(gt_dir, pred_dir)
+    labels = _label_files(gt_dir)
+    if not labels:
+        raise ConfigError(f"no LLAMAS label .json files under {gt_dir}")
+    classes = range(5) if multi_class else (1,)
+    names = {c: SEGMENTATION_CLASSES[c] if multi_class else "marker" for c in classes}
+    sums = {c: {"auc": 0.0, "precision": 0.0, "recall": 0.0, "threshold": 0.0} for c in classes}
+    images = {}
+    for path, key in labels:
+        label = read_llamas_label(path)
+        target = llamas_segmentation_target(label, multi_class, path)
+        scores = {}
+        for c in classes:
+            pp = pred_dir / f"{key}_{c}.png"
+            if not pp.is_file():
+                raise DataError(pp, "prediction image missing (one per label and class)")
+            pred = cv2.imread(str(pp), cv2.IMREAD_GRAYSCALE)
+            if pred is None:
+                raise DataError(pp, "cannot read the prediction image")
+            if pred.shape != LLAMAS_SIZE:
+                raise DataError(pp, f"size {pred.shape[1]}x{pred.shape[0]}, expected 1276x717")
+            res = segmentation_pr(pred.astype(np.float64) / 255, target[..., c] if multi_class else target)
+            for k, v in res.items():
+                sums[c][k] += v
+            scores[names[c]] = res
+        images[key] = scores
+    n = len(labels)
+    per_class = {names[c]: {k: v / n for k, v in sums[c].items()} for c in classes}
+    lane_classes = [names[c] for c in classes if c != 0]
+    result: dict[str, Any] = {"benchmark": "llamas", "metric": "ap-multi" if multi_class else "ap",
+                              "ap": float(np.mean([per_class[k]["auc"] for k in lane_classes])),
+                              "classes": per_class, "num_images": n}
+    if per_image:
+        result["images"] = images
+    return result
 
 
 def format_llamas(result: dict[str, Any]) -> str:
+    if result.get("metric", "f1") != "f1":
+        head = (f"LLAMAS segmentation {'mAP (l1, l0, r0, r1)' if result['metric'] == 'ap-multi' else 'AP'} "
+                f"{result['ap']:.4f} over {result['num_images']} images")
+        rows = [f"  {k:<10} AP {v['auc']:.4f}  corner P {v['precision']:.4f} R {v['recall']:.4f}"
+                for k, v in result["classes"].items()]
+        return "\n".join([head, *rows])
     return (f"LLAMAS over {result['num_images']} images: TP {result['tp']} FP {result['fp']} "
             f"FN {result['fn']}  precision {result['precision']:.4f} recall {result['recall']:.4f} "
             f"F1 {result['f1']:.4f}")
