@@ -544,6 +544,392 @@ def _segment_runs_on(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], 
     return cv.y0 + a, left, right
 
 
+# --------------------------------------------------------------------------------------------------
+# Batched fast path: many lanes at once, one pixel run per row
+# --------------------------------------------------------------------------------------------------
+_B32 = 1 << 29  # "no pixel" in the int32 run arrays (sums and differences stay inside int32)
+# widths for which the corner rule (see rasterize_batch) was checked against every rendered corner
+# position (tests/test_eval_culane.py re-checks it); other widths draw near-corner steps one by one
+_CORNER_RULE_WIDTHS = frozenset({30})
+_XPAD = 64  # x is clamped to [-_XPAD, W - 1 + _XPAD]: further out nothing reaches the image either way
+
+
+@dataclass(frozen=True)
+class _Decomposition:
+    """Every unit-segment stamp as ``clip(disk(start) | disk(end) | corrected row ends)``.
+
+    A unit thick segment covers its two cap disks plus, for diagonal directions, one more pixel at an
+    end of a few rows (corners of the quadrilateral). Slot ``s`` of direction ``k`` is row offset
+    ``rows_l[k, s]``; ``val_l[v, s]`` is that row's left end relative to the start pixel for stamp
+    variant ``v`` (``_B32``: unused, e.g. the border clipper dropped the pixel); ``*_r`` likewise for
+    right ends. ``exact[v]`` marks variants that do not decompose (drawn one by one). Built by checking
+    every variant of the exhaustively rendered stamp table, so it is exact by construction.
+    """
+
+    ok: bool
+    rows_l: np.ndarray  # (9, S) int64
+    val_l: np.ndarray  # (V, S) int32
+    rows_r: np.ndarray
+    val_r: np.ndarray
+    exact: np.ndarray  # (V,) bool
+
+
+def _norm_runs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    empty = left > right
+    return np.where(empty, _BIG, left), np.where(empty, -_BIG, right)
+
+
+@lru_cache(maxsize=8)
+def _decomposition(width: int) -> _Decomposition:
+    import itertools
+
+    st = _stamps(width)
+    R, near, rad = st.R, st.near, cap_radius(width)
+    w = disk_halfwidths(rad)
+    offs = np.arange(-R, R + 1)
+    dl = np.full((9, 2 * R + 1), _BIG, dtype=np.int64)
+    dr = np.full((9, 2 * R + 1), -_BIG, dtype=np.int64)
+    for k, (dx, dy) in enumerate(_DIRS):
+        for cx, cy in ((0, 0), (dx, dy)):
+            inside = np.abs(offs - cy) <= rad
+            d = offs[inside] - cy + rad
+            dl[k, inside] = np.minimum(dl[k, inside], cx - w[d])
+            dr[k, inside] = np.maximum(dr[k, inside], cx + w[d])
+    ok = st.ok
+    slots_l: list[np.ndarray] = []
+    slots_r: list[np.ndarray] = []
+    for k in range(9):
+        lft, rgt = st.left[k], st.right[k]
+        if k != 4:
+            ok &= bool(np.all(lft <= dl[k]) and np.all(rgt >= dr[k]))
+        slots_l.append(np.flatnonzero(lft < dl[k]) if k != 4 else np.zeros(0, np.int64))
+        slots_r.append(np.flatnonzero(rgt > dr[k]) if k != 4 else np.zeros(0, np.int64))
+    S = max(1, *(len(s) for s in slots_l + slots_r))
+    V = st.left.shape[0]
+    rows_l = np.zeros((9, S), np.int64)
+    rows_r = np.zeros((9, S), np.int64)
+    val_l = np.full((V, S), _B32, np.int32)
+    val_r = np.full((V, S), -_B32, np.int32)
+    exact = np.zeros(V, bool)
+    for k in range(9):
+        rows_l[k, :len(slots_l[k])] = offs[slots_l[k]]
+        rows_r[k, :len(slots_r[k])] = offs[slots_r[k]]
+    for v in range(V):
+        k = v % 9  # variants are laid out 9 per (border, distance)
+        if k == 4 or not ok:
+            continue
+        border, dist = (None, 0) if v < 9 else divmod((v - 9) // 9, 2 * near + 1)
+        dist -= near if border is not None else 0
+        want = _norm_runs(st.left[v], st.right[v])
+        sl, sr = slots_l[k], slots_r[k]
+        for keep in itertools.product((True, False), repeat=len(sl) + len(sr)):
+            lft, rgt = dl[k].copy(), dr[k].copy()
+            kl, kr = np.array(keep[:len(sl)], bool), np.array(keep[len(sl):], bool)
+            lft[sl[kl]] = st.left[k][sl[kl]]
+            rgt[sr[kr]] = st.right[k][sr[kr]]
+            if border == 0:
+                lft = np.maximum(lft, -dist)
+            elif border == 1:
+                rgt = np.minimum(rgt, dist)
+            elif border in (2, 3):
+                off_image = offs < -dist if border == 2 else offs > dist
+                lft, rgt = np.where(off_image, _BIG, lft), np.where(off_image, -_BIG, rgt)
+            got = _norm_runs(lft, rgt)
+            if np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]):
+                val_l[v, :len(sl)] = np.where(kl, st.left[k][sl], _B32)
+                val_r[v, :len(sr)] = np.where(kr, st.right[k][sr], -_B32)
+                break
+        else:
+            exact[v] = True
+    return _Decomposition(ok, rows_l, val_l, rows_r, val_r, exact)
+
+
+@dataclass
+class RowRuns:
+    """Pixel sets of K lanes on an H x W canvas, one run per row.
+
+    ``left``/``right``: (K, H) int32, row ``y`` of lane ``k`` is ``left[k, y]..right[k, y]`` (empty when
+    ``left > right``). ``area``: (K,) int64 pixel counts. ``masks``: lanes whose rows are not single runs
+    (rare fallback), as bitmap :class:`LaneShape`; their rows in ``left``/``right`` are empty.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    area: np.ndarray
+    masks: dict[int, LaneShape]
+
+    def shape(self, k: int) -> LaneShape:
+        """Lane ``k`` as a :class:`LaneShape`."""
+        if k in self.masks:
+            return self.masks[k]
+        lft, rgt = self.left[k].astype(np.int64), self.right[k].astype(np.int64)
+        filled = np.flatnonzero(lft <= rgt)
+        if len(filled) == 0:
+            return EMPTY
+        a, b = int(filled[0]), int(filled[-1])
+        lft, rgt = _norm_runs(lft[a:b + 1], rgt[a:b + 1])
+        return LaneShape(int(self.area[k]), (a, int(lft.min()), b, int(rgt.max())), rows=(a, lft, rgt))
+
+    def intersections(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Pixel counts of ``lane a[i] & lane b[i]`` for index arrays ``a``, ``b`` -> (len(a),) int64."""
+        out = np.zeros(len(a), np.int64)
+        step = max(1, (1 << 20) // max(1, self.left.shape[1]))
+        for s in range(0, len(a), step):
+            ia, ib = a[s:s + step], b[s:s + step]
+            ov = np.minimum(self.right[ia], self.right[ib])
+            ov -= np.maximum(self.left[ia], self.left[ib])
+            ov += 1
+            out[s:s + step] = np.maximum(ov, 0).sum(axis=1)
+        if self.masks:
+            special = np.flatnonzero(np.isin(a, list(self.masks)) | np.isin(b, list(self.masks)))
+            for i in special:
+                out[i] = shape_intersection(self.shape(int(a[i])), self.shape(int(b[i])))
+        return out
+
+
+def shape_intersection(a: LaneShape, b: LaneShape) -> int:
+    """Pixel count of the intersection of two lane shapes."""
+    if a.box is None or b.box is None:
+        return 0
+    y0, x0 = max(a.box[0], b.box[0]), max(a.box[1], b.box[1])
+    y1, x1 = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
+    if y0 > y1 or x0 > x1:
+        return 0
+    if a.rows is not None and b.rows is not None:
+        ay0, al, ar = a.rows
+        by0, bl, br = b.rows
+        sa, sb = slice(y0 - ay0, y1 - ay0 + 1), slice(y0 - by0, y1 - by0 + 1)
+        ov = np.minimum(ar[sa], br[sb]) - np.maximum(al[sa], bl[sb]) + 1
+        return int(ov[ov > 0].sum())
+    return int(np.count_nonzero(_window(a, y0, x0, y1, x1) & _window(b, y0, x0, y1, x1)))
+
+
+def _window(s: LaneShape, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+    if s.mask is not None:
+        my, mx, m = s.mask
+        return m[y0 - my:y1 - my + 1, x0 - mx:x1 - mx + 1].astype(bool)
+    ry, left, right = s.rows  # type: ignore[misc]
+    cols = np.arange(x0, x1 + 1)[None, :]
+    sl = slice(y0 - ry, y1 - ry + 1)
+    return (cols >= left[sl, None]) & (cols <= right[sl, None])
+
+
+def _ragged_arange(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, index within owner) for concatenated ``arange(n)`` over ``lengths``."""
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    first = np.cumsum(lengths) - lengths
+    return owner, np.arange(int(lengths.sum())) - first[owner]
+
+
+def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tuple[int, int],
+                    width: int) -> RowRuns:
+    """Rasterise K lanes at once, pixel-identical to :func:`draw_lane_reference` for each.
+
+    The common lane (a y-monotone chain of unit steps) is the union of the cap disks of all its points
+    plus a few corner pixels of diagonal steps (see :class:`_Decomposition`), so a row's run is a
+    min-plus convolution of the per-row extreme x of the points with the disk profile, vectorised over
+    all lanes. Long steps and steps near an image corner are drawn exactly one by one; non-monotone
+    lanes and lanes with ``INT_MIN`` points use the exact painter on a bounding box.
+
+    Args:
+        px, py: concatenated (sum(counts),) integer pixel coordinates (``cv_round`` output).
+        counts: (K,) points per lane (>= 1).
+        size: canvas (H, W).
+        width: thickness (>= 2).
+
+    Returns:
+        :class:`RowRuns` of the K lanes.
+    """
+    H, W = size
+    counts = np.asarray(counts, np.int64)
+    K = len(counts)
+    px, py = np.asarray(px, np.int64), np.asarray(py, np.int64)
+    if len(px) > 1:  # drop consecutive repeated points (a zero-length segment only repeats a cap)
+        keep = np.ones(len(px), bool)
+        keep[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1])
+        keep[np.cumsum(counts)[:-1]] = True  # a lane's first point
+        lid = np.repeat(np.arange(K), counts)[keep]
+        px, py = px[keep], py[keep]
+        counts = np.bincount(lid, minlength=K)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    n = len(px)
+    left = np.full((K, H), _B32, np.int32)
+    right = np.full((K, H), -_B32, np.int32)
+    masks: dict[int, LaneShape] = {}
+    st, dec = _stamps(width), _decomposition(width)
+    R, near = st.R, st.near
+
+    def lane_of(i: np.ndarray) -> np.ndarray:
+        return np.searchsorted(starts, i, side="right") - 1
+
+    # segment i joins points i and i + 1 (``same``: both in one lane)
+    x0, y0 = px[:-1], py[:-1]
+    sx, sy = np.diff(px), np.diff(py)
+    same = np.ones(max(n - 1, 0), bool)
+    same[(starts[1:-1] - 1)[starts[1:-1] > 0]] = False
+    long = (((sx + 1).view(np.uint64) > 2) | ((sy + 1).view(np.uint64) > 2)) & same
+    slow = counts < 2
+    if not (st.ok and dec.ok):
+        slow[:] = True
+    if n and min(px.min(), py.min()) == INT_MIN:
+        bad = np.flatnonzero((px == INT_MIN) | (py == INT_MIN))
+        slow[lane_of(bad)] = True
+    if n > 1:  # a lane must be y-monotone
+        sy0 = np.append(np.where(same, sy, 0), 0)
+        first = np.minimum(starts[:-1], n - 1)
+        slow |= (np.minimum.reduceat(sy0, first) < 0) & (np.maximum.reduceat(sy0, first) > 0)
+
+    # unit steps near a border use its stamp variant; near a corner the x- and y-border variants
+    # combine (a corner pixel survives iff both keep it); anything else is drawn one by one
+    nearb = (x0 <= near) | (x0 >= W - 1 - near) | (y0 <= near) | (y0 >= H - 1 - near)
+    nearb &= same & ~long
+    extra = [np.flatnonzero(long)]
+    if dec.exact[:9].any():
+        kall = (np.clip(sx, -1, 1) + 1) * 3 + np.clip(sy, -1, 1) + 1
+        extra.append(np.flatnonzero(dec.exact[kall] & same & ~long))
+    diag = same & ~long & (sx != 0) & (sy != 0)
+    nb = np.flatnonzero(nearb)
+    sub = _Variants(nb, px, py, size, st, dec, width)
+    extra.append(nb[sub.extra])
+    ex = np.unique(np.concatenate(extra))
+    ex = ex[~slow[lane_of(ex)]]
+    runs = []
+    for i, lane in zip(ex.tolist(), lane_of(ex).tolist(), strict=True):
+        if slow[lane]:
+            continue
+        r = _segment_runs(int(x0[i]), int(y0[i]), int(sx[i]), int(sy[i]), size, width, R)
+        if r is None:
+            slow[lane] = True  # a row with a hole: the whole lane goes to the bitmap painter
+        else:
+            runs.append((lane, r))
+
+    for k in np.flatnonzero(slow):
+        if counts[k] == 0:
+            continue
+        shp = _bitmap_shape(px[starts[k]:starts[k + 1]], py[starts[k]:starts[k + 1]], size, width)
+        if shp.mask is not None:
+            masks[int(k)] = shp
+        elif shp.rows is not None:
+            top, lv, rv = shp.rows
+            left[k, top:top + len(lv)] = np.where(lv <= rv, lv, _B32)
+            right[k, top:top + len(rv)] = np.where(lv <= rv, rv, -_B32)
+
+    fast = ~slow & (counts >= 2)
+    if fast.any():
+        _fill_fast(fast, px, py, starts, size, width, left, right)
+        # corner pixels of the decomposed diagonal steps: interior ones, then those near a border
+        is_extra = np.zeros(len(same), bool)
+        is_extra[ex] = True
+        di = np.flatnonzero(diag & ~nearb & ~is_extra)
+        kd = (sx[di] + 1) * 3 + sy[di] + 1
+        _corners(di, lane_of(di), kd, kd, kd, px, py, size, dec, fast, left, right)
+        dn = np.flatnonzero(diag & nearb & ~is_extra)
+        pos = np.searchsorted(nb, dn)
+        kd = (sx[dn] + 1) * 3 + sy[dn] + 1
+        _corners(dn, lane_of(dn), kd, sub.vx[pos], sub.vy[pos], px, py, size, dec, fast, left, right)
+    for lane, (r0, lv, rv) in runs:
+        if slow[lane] or not len(lv):
+            continue
+        sl = slice(r0, r0 + len(lv))
+        filled = lv <= rv
+        left[lane, sl] = np.minimum(left[lane, sl], np.where(filled, lv, _B32))
+        right[lane, sl] = np.maximum(right[lane, sl], np.where(filled, rv, -_B32))
+    np.maximum(left, 0, out=left)
+    np.minimum(right, W - 1, out=right)
+    area = np.maximum(right - left + 1, 0).sum(axis=1, dtype=np.int64)
+    for k, shp in masks.items():
+        area[k] = shp.area
+    return RowRuns(left, right, area, masks)
+
+
+class _Variants:
+    """Stamp variants (``vx``: x-border, ``vy``: y-border) of the unit segments ``idx`` near a border."""
+
+    def __init__(self, idx: np.ndarray, px: np.ndarray, py: np.ndarray, size: tuple[int, int],
+                 st: _StampTable, dec: _Decomposition, width: int) -> None:
+        H, W = size
+        x0, y0 = px[idx], py[idx]
+        sx, sy = px[idx + 1] - x0, py[idx + 1] - y0
+        k = (sx + 1) * 3 + sy + 1
+        dist = np.stack([x0, W - 1 - x0, y0, H - 1 - y0])
+        close = np.abs(dist) <= st.near
+        self.vx, self.vy = k.copy(), k.copy()
+        for b, v in ((0, self.vx), (1, self.vx), (2, self.vy), (3, self.vy)):
+            v[close[b]] = st.variant(b, dist[b, close[b]], k[close[b]])
+        self.extra = (dec.exact[self.vx] | dec.exact[self.vy] | (close[0] & close[1])
+                      | (close[2] & close[3]))
+        if width not in _CORNER_RULE_WIDTHS:
+            self.extra |= (close[0] | close[1]) & (close[2] | close[3])
+
+
+def _corners(idx: np.ndarray, lane: np.ndarray, k: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+             px: np.ndarray, py: np.ndarray, size: tuple[int, int], dec: _Decomposition,
+             fast: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+    """Add the corner pixels of diagonal unit segments ``idx`` (direction ``k``, variants ``vx``/``vy``)."""
+    H, W = size
+    use_lane = fast[lane]
+    idx, lane, k, vx, vy = idx[use_lane], lane[use_lane], k[use_lane], vx[use_lane], vy[use_lane]
+    xs = np.clip(px[idx], -_XPAD, W - 1 + _XPAD).astype(np.int32)
+    y0 = py[idx]
+    for rows, vals, op, dst in ((dec.rows_l, dec.val_l, np.minimum, left),
+                                (dec.rows_r, dec.val_r, np.maximum, right)):
+        for s in range(rows.shape[1]):
+            v = vals[vx, s]
+            row = y0 + rows[k, s]
+            use = (np.abs(v) < _B32) & (np.abs(vals[vy, s]) < _B32) & (row >= 0) & (row < H)
+            op.at(dst.ravel(), (lane * H + row)[use], xs[use] + v[use])
+
+
+def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndarray,
+               size: tuple[int, int], width: int, left: np.ndarray, right: np.ndarray) -> None:
+    """Disk part of the ``fast`` lanes: per-row min-plus convolution of the points' x extremes."""
+    H, W = size
+    R, Q = _stamps(width).R, cap_radius(width)
+    w = disk_halfwidths(Q).astype(np.int32)
+    fl = np.flatnonzero(fast)
+    counts = np.diff(starts)
+    if len(fl) == len(counts):
+        qx, qy = px, py
+    else:
+        pm = np.repeat(fast, counts)
+        qx, qy = px[pm], py[pm]
+    qstart = np.cumsum(counts[fl]) - counts[fl]
+    ylo = np.maximum(np.minimum.reduceat(qy, qstart) - R, 0)
+    yhi = np.minimum(np.maximum.reduceat(qy, qstart) + R, H - 1)
+    nrow = np.maximum(yhi - ylo + 1, 0)
+    blen = nrow + 2 * Q  # each lane's block: its output rows plus Q rows either side
+    boff = np.cumsum(blen) - blen
+    # a monotone chain visits each row in one contiguous group of points: reduce per group
+    newg = np.ones(len(qy), bool)
+    newg[1:] = qy[1:] != qy[:-1]
+    newg[qstart] = True
+    g = np.flatnonzero(newg)
+    gf = np.searchsorted(qstart, g, side="right") - 1
+    qx = np.clip(qx, -_XPAD, W - 1 + _XPAD)
+    gmin, gmax = np.minimum.reduceat(qx, g), np.maximum.reduceat(qx, g)
+    pos = qy[g] - ylo[gf] + Q
+    ok = (pos >= 0) & (pos < blen[gf])
+    total = int(blen.sum())
+    xmin = np.full(total, _B32, np.int32)
+    xmax = np.full(total, -_B32, np.int32)
+    xmin[(boff[gf] + pos)[ok]] = gmin[ok]
+    xmax[(boff[gf] + pos)[ok]] = gmax[ok]
+    n = total - 2 * Q
+    cl = np.full(n, _B32, np.int32)
+    cr = np.full(n, -_B32, np.int32)
+    tmp = np.empty(n, np.int32)
+    for e in range(2 * Q + 1):
+        np.subtract(xmin[e:e + n], w[e], out=tmp)
+        np.minimum(cl, tmp, out=cl)
+        np.add(xmax[e:e + n], w[e], out=tmp)
+        np.maximum(cr, tmp, out=cr)
+    owner, within = _ragged_arange(nrow)
+    src = boff[owner] + within
+    dst = fl[owner] * H + ylo[owner] + within
+    left.ravel()[dst] = cl[src]
+    right.ravel()[dst] = cr[src]
+
+
 def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> LaneShape:
     """Rasterise one lane (consecutive thick segments through integer pixel points).
 
@@ -555,68 +941,4 @@ def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int
     Returns:
         The lane's :class:`LaneShape`, pixel-identical to :func:`draw_lane_reference`.
     """
-    H, W = size
-    px, py = dedupe(np.asarray(px, np.int64), np.asarray(py, np.int64))
-    n = len(px)
-    if n < 2 or px.min() == INT_MIN or py.min() == INT_MIN:
-        return _bitmap_shape(px, py, size, width)
-    st = _stamps(width)
-    R = st.R
-    sx, sy = np.diff(px), np.diff(py)
-    mono = sy.min() >= 0 or sy.max() <= 0
-    if not (mono and st.ok):
-        return _bitmap_shape(px, py, size, width)
-    x0, y0 = px[:-1], py[:-1]
-    unit = (np.abs(sx) <= 1) & (np.abs(sy) <= 1)
-    var = (np.clip(sx, -1, 1) + 1) * 3 + (np.clip(sy, -1, 1) + 1)
-    # unit segments whose stamp may reach a border use the exhaustively rendered border variants; other
-    # segments (long ones, or unit ones near an image corner) are rendered exactly one by one
-    near = st.near
-    dist = np.stack([x0, W - 1 - x0, y0, H - 1 - y0])  # (4, n-1)
-    close = np.abs(dist) <= near
-    extra = ~unit
-    if close.any():
-        cnt = close.sum(axis=0)
-        extra |= cnt > 1
-        for b in range(4):
-            sel = close[b] & ~extra
-            if sel.any():
-                var[sel] = st.variant(b, dist[b, sel], var[sel])
-    extras = []
-    for i in np.flatnonzero(extra):
-        runs = _segment_runs(int(x0[i]), int(y0[i]), int(sx[i]), int(sy[i]), size, width, R)
-        if runs is None:
-            return _bitmap_shape(px, py, size, width)
-        extras.append(runs)
-    keep_seg = ~extra
-    x0, y0, var = x0[keep_seg], y0[keep_seg], var[keep_seg]
-    # every row of a y-monotone chain is one run (each stamp is one run per row and consecutive
-    # stamps overlap on every row both touch), so a row's run is [min of starts, max of ends]
-    ylo = int(py.min()) - R
-    nrows = int(py.max()) - int(py.min()) + 2 * R + 1
-    left = np.full(nrows, _BIG, dtype=np.int64)
-    right = np.full(nrows, -_BIG, dtype=np.int64)
-    if len(x0):
-        rows = (y0 - ylo - R)[:, None] + np.arange(2 * R + 1)[None, :]
-        np.minimum.at(left, rows.ravel(), (x0[:, None] + st.left[var]).ravel())
-        np.maximum.at(right, rows.ravel(), (x0[:, None] + st.right[var]).ravel())
-    for r0, lv, rv in extras:
-        if len(lv):
-            sl = slice(r0 - ylo, r0 - ylo + len(lv))
-            left[sl] = np.minimum(left[sl], lv)
-            right[sl] = np.maximum(right[sl], rv)
-    # clip to the image (border variants already dropped what the clipper drops)
-    lo_row, hi_row = max(0, -ylo), min(nrows, H - ylo)
-    if lo_row >= hi_row:
-        return EMPTY
-    left = np.maximum(left[lo_row:hi_row], 0)
-    right = np.minimum(right[lo_row:hi_row], W - 1)
-    keep = np.flatnonzero(left <= right)
-    if len(keep) == 0:
-        return EMPTY
-    a, b = int(keep[0]), int(keep[-1])
-    left, right = left[a:b + 1], right[a:b + 1]
-    top = ylo + lo_row + a
-    area = int(np.maximum(right - left + 1, 0).sum())
-    box = (top, int(left[left <= right].min()), top + b - a, int(right.max()))
-    return LaneShape(area, box, rows=(top, left, right))
+    return rasterize_batch(px, py, np.array([len(px)]), size, width).shape(0)

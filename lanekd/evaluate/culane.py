@@ -137,55 +137,71 @@ def spline_points(lane: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndar
         points coincide, as in the C++ code).
     """
     pts = np.asarray(lane, dtype=np.float32)
-    n = len(pts)
-    if n <= 2:
+    if len(pts) <= 2:
         return pts
+    return spline_batch(pts[None], times)[0]
+
+
+def spline_batch(pts: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarray:
+    """:func:`spline_points` of G lanes with the same number of points N >= 3, vectorised over lanes.
+
+    Every lane goes through exactly the scalar code's floating-point operations, in the same order.
+
+    Args:
+        pts: (G, N, 2) float32 points.
+        times: samples per segment.
+
+    Returns:
+        (G, times * (N - 1) + 1, 2) float32.
+    """
+    pts = np.asarray(pts, dtype=np.float32)
+    G, n = pts.shape[:2]
     # coordinate differences are float32 (float - float in C++), the rest is double
-    d = (pts[1:] - pts[:-1]).astype(np.float64)
-    dxv, dyv = d[:, 0], d[:, 1]
+    d = (pts[:, 1:] - pts[:, :-1]).astype(np.float64)
+    dxv, dyv = d[..., 0], d[..., 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.sqrt(dxv ** 2 + dyv ** 2)
-        A = h[:-1].copy()
-        B = 2 * (h[:-1] + h[1:])
-        C = h[1:].copy()
-        Dx = 6 * (dxv[1:] / h[1:] - dxv[:-1] / h[:-1])
-        Dy = 6 * (dyv[1:] / h[1:] - dyv[:-1] / h[:-1])
-        # Thomas algorithm exactly in the C++ order (sequential: each step uses the previous one)
+        A = h[:, :-1].copy()
+        B = 2 * (h[:, :-1] + h[:, 1:])
+        C = h[:, 1:].copy()
+        Dx = 6 * (dxv[:, 1:] / h[:, 1:] - dxv[:, :-1] / h[:, :-1])
+        Dy = 6 * (dyv[:, 1:] / h[:, 1:] - dyv[:, :-1] / h[:, :-1])
+        # Thomas algorithm exactly in the C++ order (sequential along the lane, vectorised across lanes)
         m = n - 2
-        C[0] = C[0] / B[0]
-        Dx[0] = Dx[0] / B[0]
-        Dy[0] = Dy[0] / B[0]
+        C[:, 0] = C[:, 0] / B[:, 0]
+        Dx[:, 0] = Dx[:, 0] / B[:, 0]
+        Dy[:, 0] = Dy[:, 0] / B[:, 0]
         for i in range(1, m):
-            tmp = B[i] - A[i] * C[i - 1]
-            C[i] = C[i] / tmp
-            Dx[i] = (Dx[i] - A[i] * Dx[i - 1]) / tmp
-            Dy[i] = (Dy[i] - A[i] * Dy[i - 1]) / tmp
-        Mx = np.zeros(n)
-        My = np.zeros(n)
-        Mx[n - 2] = Dx[m - 1]
-        My[n - 2] = Dy[m - 1]
+            tmp = B[:, i] - A[:, i] * C[:, i - 1]
+            C[:, i] = C[:, i] / tmp
+            Dx[:, i] = (Dx[:, i] - A[:, i] * Dx[:, i - 1]) / tmp
+            Dy[:, i] = (Dy[:, i] - A[:, i] * Dy[:, i - 1]) / tmp
+        Mx = np.zeros((G, n))
+        My = np.zeros((G, n))
+        Mx[:, n - 2] = Dx[:, m - 1]
+        My[:, n - 2] = Dy[:, m - 1]
         for i in range(n - 4, -1, -1):
-            Mx[i + 1] = Dx[i] - C[i] * Mx[i + 2]
-            My[i + 1] = Dy[i] - C[i] * My[i + 2]
-        Mx[0] = Mx[n - 1] = My[0] = My[n - 1] = 0.0
-        ax = pts[:-1, 0].astype(np.float64)
-        ay = pts[:-1, 1].astype(np.float64)
-        bx = dxv / h - (2 * h * Mx[:-1] + h * Mx[1:]) / 6
-        by = dyv / h - (2 * h * My[:-1] + h * My[1:]) / 6
-        cx, cy = Mx[:-1] / 2, My[:-1] / 2
-        ddx = (Mx[1:] - Mx[:-1]) / (6 * h)
-        ddy = (My[1:] - My[:-1]) / (6 * h)
+            Mx[:, i + 1] = Dx[:, i] - C[:, i] * Mx[:, i + 2]
+            My[:, i + 1] = Dy[:, i] - C[:, i] * My[:, i + 2]
+        Mx[:, 0] = Mx[:, n - 1] = My[:, 0] = My[:, n - 1] = 0.0
+        ax = pts[:, :-1, 0].astype(np.float64)
+        ay = pts[:, :-1, 1].astype(np.float64)
+        bx = dxv / h - (2 * h * Mx[:, :-1] + h * Mx[:, 1:]) / 6
+        by = dyv / h - (2 * h * My[:, :-1] + h * My[:, 1:]) / 6
+        cx, cy = Mx[:, :-1] / 2, My[:, :-1] / 2
+        ddx = (Mx[:, 1:] - Mx[:, :-1]) / (6 * h)
+        ddy = (My[:, 1:] - My[:, :-1]) / (6 * h)
         k = np.arange(times, dtype=np.float64)
-        t = (h / times)[:, None] * k[None, :]
+        t = (h / times)[..., None] * k
         t2 = t * t
         t3 = np.power(t, 3.0)
-        xs = ax[:, None] + bx[:, None] * t + cx[:, None] * t2 + ddx[:, None] * t3
-        ys = ay[:, None] + by[:, None] * t + cy[:, None] * t2 + ddy[:, None] * t3
-    out = np.empty((m + 1) * times + 1, dtype=np.float32), np.empty((m + 1) * times + 1, dtype=np.float32)
-    out[0][:-1] = xs.ravel()
-    out[1][:-1] = ys.ravel()
-    out[0][-1], out[1][-1] = pts[-1, 0], pts[-1, 1]
-    return np.stack(out, axis=1)
+        xs = ax[..., None] + bx[..., None] * t + cx[..., None] * t2 + ddx[..., None] * t3
+        ys = ay[..., None] + by[..., None] * t + cy[..., None] * t2 + ddy[..., None] * t3
+    out = np.empty((G, (n - 1) * times + 1, 2), dtype=np.float32)
+    out[:, :-1, 0] = xs.reshape(G, -1)
+    out[:, :-1, 1] = ys.reshape(G, -1)
+    out[:, -1] = pts[:, -1]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,32 +267,6 @@ def _mask_shape(m: np.ndarray) -> _raster.LaneShape:
     return _raster.LaneShape(area, box, mask=(int(ys[0]), int(xs[0]), sub))
 
 
-def _intersection(a: _raster.LaneShape, b: _raster.LaneShape) -> int:
-    if a.box is None or b.box is None:
-        return 0
-    y0, x0 = max(a.box[0], b.box[0]), max(a.box[1], b.box[1])
-    y1, x1 = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
-    if y0 > y1 or x0 > x1:
-        return 0
-    if a.rows is not None and b.rows is not None:
-        ay0, al, ar = a.rows
-        by0, bl, br = b.rows
-        sa, sb = slice(y0 - ay0, y1 - ay0 + 1), slice(y0 - by0, y1 - by0 + 1)
-        ov = np.minimum(ar[sa], br[sb]) - np.maximum(al[sa], bl[sb]) + 1
-        return int(ov[ov > 0].sum())
-    return int(np.count_nonzero(_window(a, y0, x0, y1, x1) & _window(b, y0, x0, y1, x1)))
-
-
-def _window(s: _raster.LaneShape, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
-    if s.mask is not None:
-        my, mx, m = s.mask
-        return m[y0 - my:y1 - my + 1, x0 - mx:x1 - mx + 1].astype(bool)
-    ry, left, right = s.rows  # type: ignore[misc]
-    cols = np.arange(x0, x1 + 1)[None, :]
-    sl = slice(y0 - ry, y1 - ry + 1)
-    return (cols >= left[sl, None]) & (cols <= right[sl, None])
-
-
 def iou_matrix(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray], width: int = 30,
                size: tuple[int, int] = CULANE_SIZE, rasterizer: str = "opencv46") -> np.ndarray:
     """Pixel IoU of every (ground-truth, predicted) lane pair, as the official tool computes it.
@@ -290,9 +280,86 @@ def iou_matrix(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray],
     Returns:
         (G, P) float64 IoUs; 0 where a lane has < 2 points, NaN where both lanes draw no pixel.
     """
+    if rasterizer == "opencv46" and width >= 2:
+        return iou_matrices([(gt_lanes, pred_lanes)], width, size)[0]
     ga = [rasterize_lane(g, width, size, rasterizer) for g in gt_lanes]
     pa = [rasterize_lane(p, width, size, rasterizer) for p in pred_lanes]
     return _iou_from_shapes(ga, pa)
+
+
+def _pixel_points_many(lanes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolated pixel points of many lanes (each with >= 2 points), concatenated in order.
+
+    Lanes with the same point count are splined together (:func:`spline_batch`).
+
+    Returns:
+        (px, py, counts): int64 ``cv_round`` coordinates and (len(lanes),) points per lane.
+    """
+    n = np.array([len(v) for v in lanes], np.int64)
+    counts = np.where(n > 2, SAMPLES_PER_SEGMENT * (n - 1) + 1, n)
+    offsets = np.cumsum(counts) - counts
+    pts = np.empty((int(counts.sum()), 2), np.float32)
+    for size in np.unique(n):
+        idx = np.flatnonzero(n == size)
+        group = np.stack([lanes[i] for i in idx])
+        if size > 2:
+            group = spline_batch(group)
+        rows = (offsets[idx][:, None] + np.arange(group.shape[1])).ravel()
+        pts[rows] = group.reshape(-1, 2)
+    return _raster.cv_round(pts[:, 0]), _raster.cv_round(pts[:, 1]), counts
+
+
+def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]], width: int = 30,
+                 size: tuple[int, int] = CULANE_SIZE) -> list[np.ndarray]:
+    """:func:`iou_matrix` (``opencv46`` rasteriser) of many images at once, vectorised across them.
+
+    Args:
+        images: (gt_lanes, pred_lanes) per image, lanes as (N, 2) arrays of (x, y) points.
+        width: line thickness (>= 2).
+        size: canvas (H, W).
+
+    Returns:
+        One (G, P) float64 IoU matrix per image.
+    """
+    lanes: list[np.ndarray] = []
+    index: list[tuple[list[int], list[int]]] = []  # per image: batch lane index per gt/pred (-1: < 2 pts)
+    for gt, pred in images:
+        ids: tuple[list[int], list[int]] = ([], [])
+        for side, group in enumerate((gt, pred)):
+            for lane in group:
+                v = np.asarray(lane, dtype=np.float32).reshape(-1, 2)
+                if len(v) < 2:
+                    ids[side].append(-1)
+                else:
+                    ids[side].append(len(lanes))
+                    lanes.append(v)
+        index.append(ids)
+    out = [np.zeros((len(g), len(p))) for g, p in index]
+    if not lanes:
+        return out
+    px, py, counts = _pixel_points_many(lanes)
+    runs = _raster.rasterize_batch(px, py, counts, size, width)
+    pa: list[int] = []
+    pb: list[int] = []
+    for g, p in index:
+        for i in g:
+            if i >= 0:
+                pa.extend([i] * sum(j >= 0 for j in p))
+                pb.extend(j for j in p if j >= 0)
+    a, b = np.array(pa, np.int64), np.array(pb, np.int64)
+    inter = runs.intersections(a, b)
+    union = runs.area[a] + runs.area[b] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vals = np.where(union > 0, inter / union, math.nan)
+    pos = 0
+    for m, (g, p) in zip(out, index, strict=True):
+        gi = [r for r, i in enumerate(g) if i >= 0]
+        pj = [c for c, j in enumerate(p) if j >= 0]
+        k = len(gi) * len(pj)
+        if k:
+            m[np.ix_(gi, pj)] = vals[pos:pos + k].reshape(len(gi), len(pj))
+        pos += k
+    return out
 
 
 def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneShape | None]) -> np.ndarray:
@@ -303,7 +370,7 @@ def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneSh
         for j, p in enumerate(pa):
             if p is None:
                 continue
-            inter = _intersection(g, p)
+            inter = _raster.shape_intersection(g, p)
             union = g.area + p.area - inter
             out[i, j] = inter / union if union > 0 else math.nan
     return out
@@ -317,6 +384,11 @@ def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int
     if g == 0 or p == 0:
         return 0, p, g
     w = np.nan_to_num(iou, nan=0.0)
+    positive = w > 0
+    if positive.sum(axis=0).max() <= 1 and positive.sum(axis=1).max() <= 1:
+        # the positive pairs form a matching: every maximum-weight assignment takes all of them
+        tp = int(np.sum(iou > threshold))
+        return tp, p - tp, g - tp
     rows, cols = linear_sum_assignment(w, maximize=True)
     matched = iou[rows, cols]
     tp = int(np.sum(matched > threshold))  # NaN compares False: never a TP
@@ -386,6 +458,9 @@ def _image_key(entry: str) -> str:
     return e[:dot] if dot >= 0 else e
 
 
+_BATCH = 256  # images rasterised together (bounds the (lanes, H) run arrays to a few MB)
+
+
 @dataclass
 class _Job:
     gt_dir: str
@@ -399,7 +474,7 @@ class _Job:
 
 def _score_entries(job: _Job, entries: list[str]) -> tuple[list[tuple[int, int, int]], list[np.ndarray],
                                                             list[tuple[str, int, str]]]:
-    counts, ious, issues = [], [], []
+    images, issues = [], []
     for entry in entries:
         gt_path = lines_path(job.gt_dir, entry)
         pr_path = lines_path(job.pred_dir, entry)
@@ -407,14 +482,15 @@ def _score_entries(job: _Job, entries: list[str]) -> tuple[list[tuple[int, int, 
         gt = read_lines_file(gt_path, strict=False)
         pred = read_lines_file(pr_path, strict=job.strict, report=rep)
         issues.extend((pr_path, ln, msg) for ln, msg in rep.issues)
-        if not gt or not pred:
-            counts.append((0, len(pred), len(gt)))
-            ious.append(np.zeros((len(gt), len(pred))))
-            continue
-        m = iou_matrix(gt, pred, job.width, job.size, job.rasterizer)
-        counts.append(match_counts(m, job.iou))
-        ious.append(m)
-    return counts, ious, issues
+        images.append((gt, pred))
+    ious: list[np.ndarray] = []
+    if job.rasterizer == "opencv46" and job.width >= 2:
+        for s in range(0, len(images), _BATCH):
+            ious.extend(iou_matrices(images[s:s + _BATCH], job.width, job.size))
+    else:
+        ious = [iou_matrix(g, p, job.width, job.size, job.rasterizer) if g and p
+                else np.zeros((len(g), len(p))) for g, p in images]
+    return [match_counts(m, job.iou) for m in ious], ious, issues
 
 
 def _score_chunk(args: tuple[_Job, list[str]]) -> Any:
