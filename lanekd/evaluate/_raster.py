@@ -64,12 +64,14 @@ def cv_round(values: np.ndarray) -> np.ndarray:
     Returns:
         int64 array of the same shape.
     """
-    v = np.asarray(values, dtype=np.float32)
-    r = np.rint(v).astype(np.float64)
-    bad = ~np.isfinite(r) | (r >= 2.0**31) | (r < -(2.0**31))
-    out = np.where(bad, 0.0, r).astype(np.int64)
-    out[bad] = INT_MIN
-    return out
+    return cv_round32(values).astype(np.int64)
+
+
+def cv_round32(values: np.ndarray) -> np.ndarray:
+    """:func:`cv_round` as int32 (the C result type)."""
+    r = np.rint(np.asarray(values, dtype=np.float32))
+    # NaN fails the comparison; -2**31 itself is INT_MIN either way
+    return np.where(np.abs(r) < np.float32(2.0**31), r, np.float32(INT_MIN)).astype(np.int32)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -732,8 +734,8 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     lanes and lanes with ``INT_MIN`` points use the exact painter on a bounding box.
 
     Args:
-        px, py: concatenated (sum(counts),) integer pixel coordinates (``cv_round`` output).
-        counts: (K,) points per lane (>= 1).
+        px, py: concatenated (sum(counts),) integer pixel coordinates (``cv_round`` output, int32 range).
+        counts: (K,) points per lane.
         size: canvas (H, W).
         width: thickness (>= 2).
 
@@ -743,14 +745,18 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     H, W = size
     counts = np.asarray(counts, np.int64)
     K = len(counts)
-    px, py = np.asarray(px, np.int64), np.asarray(py, np.int64)
+    # int32 arithmetic below; lanes with a coordinate beyond 2**29 (INT_MIN included) go to the painter
+    px, py = np.asarray(px, np.int32), np.asarray(py, np.int32)
     if len(px) > 1:  # drop consecutive repeated points (a zero-length segment only repeats a cap)
         keep = np.ones(len(px), bool)
         keep[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1])
-        keep[np.cumsum(counts)[:-1]] = True  # a lane's first point
-        lid = np.repeat(np.arange(K), counts)[keep]
+        first = np.cumsum(counts) - counts
+        keep[first[counts > 0]] = True  # a lane's first point
+        if counts.min() > 0:
+            counts = np.add.reduceat(keep, first, dtype=np.int64)
+        else:
+            counts = np.bincount(np.repeat(np.arange(K), counts)[keep], minlength=K)
         px, py = px[keep], py[keep]
-        counts = np.bincount(lid, minlength=K)
     starts = np.concatenate([[0], np.cumsum(counts)])
     n = len(px)
     left = np.full((K, H), _B32, np.int32)
@@ -767,12 +773,13 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     sx, sy = np.diff(px), np.diff(py)
     same = np.ones(max(n - 1, 0), bool)
     same[(starts[1:-1] - 1)[starts[1:-1] > 0]] = False
-    long = (((sx + 1).view(np.uint64) > 2) | ((sy + 1).view(np.uint64) > 2)) & same
+    long = (((sx + 1).view(np.uint32) > 2) | ((sy + 1).view(np.uint32) > 2)) & same
     slow = counts < 2
     if not (st.ok and dec.ok):
         slow[:] = True
-    if n and min(px.min(), py.min()) == INT_MIN:
-        bad = np.flatnonzero((px == INT_MIN) | (py == INT_MIN))
+    lim = 1 << 29
+    if n and (min(px.min(), py.min()) < -lim or max(px.max(), py.max()) > lim):
+        bad = np.flatnonzero((np.abs(px.astype(np.int64)) > lim) | (np.abs(py.astype(np.int64)) > lim))
         slow[lane_of(bad)] = True
     if n > 1:  # a lane must be y-monotone
         sy0 = np.append(np.where(same, sy, 0), 0)
@@ -806,7 +813,8 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     for k in np.flatnonzero(slow):
         if counts[k] == 0:
             continue
-        shp = _bitmap_shape(px[starts[k]:starts[k + 1]], py[starts[k]:starts[k + 1]], size, width)
+        shp = _bitmap_shape(px[starts[k]:starts[k + 1]].astype(np.int64),
+                            py[starts[k]:starts[k + 1]].astype(np.int64), size, width)
         if shp.mask is not None:
             masks[int(k)] = shp
         elif shp.rows is not None:

@@ -46,6 +46,11 @@ SAMPLES_PER_SEGMENT = 50
 
 # a decimal number as C++ ``istream >> double`` accepts it (the longest such prefix of a token is read)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# a file the official reader reads without tolerance: every line holds whole (x, y) pairs of plain numbers
+# (each number matches in one way only and lines are atomic groups, so a failing match cannot backtrack
+# exponentially)
+_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_CLEAN = re.compile(rf"(?>[ \t]*{_NUM}[ \t]+{_NUM}(?:[ \t]+{_NUM}[ \t]+{_NUM})*+[ \t]*+(?:\n|\Z))*+")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -75,6 +80,8 @@ def parse_lines(text: str, path: str | Path = "<string>", strict: bool = False,
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last lane, it does not start one
+    if _CLEAN.fullmatch(text):  # common case: nothing to tolerate, let numpy read the numbers
+        return [np.array(line.split(), dtype=np.float64).astype(np.float32).reshape(-1, 2) for line in lines]
     lanes: list[np.ndarray] = []
     for lineno, line in enumerate(lines, start=1):
         values: list[float] = []
@@ -191,16 +198,26 @@ def spline_batch(pts: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarra
         cx, cy = Mx[:, :-1] / 2, My[:, :-1] / 2
         ddx = (Mx[:, 1:] - Mx[:, :-1]) / (6 * h)
         ddy = (My[:, 1:] - My[:, :-1]) / (6 * h)
-        k = np.arange(times, dtype=np.float64)
-        t = (h / times)[..., None] * k
+    coef = np.stack([h, ax, bx, cx, ddx, ay, by, cy, ddy])  # (9, G, n - 1)
+    out = np.empty((G, (n - 1) * times + 1, 2), dtype=np.float32)
+    # sample a few lanes at a time so the temporaries stay in cache
+    step = max(1, 32768 // ((n - 1) * times))
+    for a in range(0, G, step):
+        _spline_sample(coef[:, a:a + step], times, out[a:a + step, :-1])
+    out[:, -1] = pts[:, -1]
+    return out
+
+
+def _spline_sample(coef: np.ndarray, times: int, out: np.ndarray) -> None:
+    """Evaluate spline segments ``coef`` (9, g, s) at ``times`` steps each into ``out`` (g, s * times, 2)."""
+    h, ax, bx, cx, ddx, ay, by, cy, ddy = (c[..., None] for c in coef)
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = (h / times) * np.arange(times, dtype=np.float64)
         t2 = t * t
         t3 = np.power(t, 3.0)
-        xs = ax[..., None] + bx[..., None] * t + cx[..., None] * t2 + ddx[..., None] * t3
-        ys = ay[..., None] + by[..., None] * t + cy[..., None] * t2 + ddy[..., None] * t3
-    out = np.empty((G, (n - 1) * times + 1, 2), dtype=np.float32)
-    out[:, :-1, 0] = xs.reshape(G, -1)
-    out[:, :-1, 1] = ys.reshape(G, -1)
-    out[:, -1] = pts[:, -1]
+        g = out.shape[0]
+        out[..., 0] = (ax + bx * t + cx * t2 + ddx * t3).reshape(g, -1)
+        out[..., 1] = (ay + by * t + cy * t2 + ddy * t3).reshape(g, -1)
     return out
 
 
@@ -287,26 +304,29 @@ def iou_matrix(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray],
     return _iou_from_shapes(ga, pa)
 
 
-def _pixel_points_many(lanes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Interpolated pixel points of many lanes (each with >= 2 points), concatenated in order.
-
-    Lanes with the same point count are splined together (:func:`spline_batch`).
+def _pixel_points_many(lanes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolated pixel points of many lanes (each with >= 2 points), lanes with the same point count
+    splined together (:func:`spline_batch`).
 
     Returns:
-        (px, py, counts): int64 ``cv_round`` coordinates and (len(lanes),) points per lane.
+        (px, py, counts, order): int32 ``cv_round`` coordinates of the lanes ``order[0], order[1], ...``
+        concatenated, and (len(lanes),) points per lane in that order.
     """
     n = np.array([len(v) for v in lanes], np.int64)
-    counts = np.where(n > 2, SAMPLES_PER_SEGMENT * (n - 1) + 1, n)
-    offsets = np.cumsum(counts) - counts
-    pts = np.empty((int(counts.sum()), 2), np.float32)
-    for size in np.unique(n):
-        idx = np.flatnonzero(n == size)
-        group = np.stack([lanes[i] for i in idx])
-        if size > 2:
+    order = np.argsort(n, kind="stable")
+    ns = n[order]
+    counts = np.where(ns > 2, SAMPLES_PER_SEGMENT * (ns - 1) + 1, ns)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    px = np.empty(int(offsets[-1]), np.int32)
+    py = np.empty(int(offsets[-1]), np.int32)
+    bounds = np.flatnonzero(np.diff(ns)) + 1
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(ns)], strict=True):
+        group = np.stack([lanes[i] for i in order[a:b]])
+        if ns[a] > 2:
             group = spline_batch(group)
-        rows = (offsets[idx][:, None] + np.arange(group.shape[1])).ravel()
-        pts[rows] = group.reshape(-1, 2)
-    return _raster.cv_round(pts[:, 0]), _raster.cv_round(pts[:, 1]), counts
+        px[offsets[a]:offsets[b]] = _raster.cv_round32(group[..., 0]).ravel()
+        py[offsets[a]:offsets[b]] = _raster.cv_round32(group[..., 1]).ravel()
+    return px, py, counts, order
 
 
 def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]], width: int = 30,
@@ -337,8 +357,10 @@ def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarra
     out = [np.zeros((len(g), len(p))) for g, p in index]
     if not lanes:
         return out
-    px, py, counts = _pixel_points_many(lanes)
+    px, py, counts, order = _pixel_points_many(lanes)
     runs = _raster.rasterize_batch(px, py, counts, size, width)
+    rank = np.empty(len(lanes), np.int64)
+    rank[order] = np.arange(len(lanes))  # lane i is row rank[i] of the runs
     pa: list[int] = []
     pb: list[int] = []
     for g, p in index:
@@ -346,7 +368,7 @@ def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarra
             if i >= 0:
                 pa.extend([i] * sum(j >= 0 for j in p))
                 pb.extend(j for j in p if j >= 0)
-    a, b = np.array(pa, np.int64), np.array(pb, np.int64)
+    a, b = rank[np.array(pa, np.int64)], rank[np.array(pb, np.int64)]
     inter = runs.intersections(a, b)
     union = runs.area[a] + runs.area[b] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -458,7 +480,7 @@ def _image_key(entry: str) -> str:
     return e[:dot] if dot >= 0 else e
 
 
-_BATCH = 256  # images rasterised together (bounds the (lanes, H) run arrays to a few MB)
+_BATCH = 128  # images rasterised together (bounds the (lanes, H) run arrays to a few MB)
 
 
 @dataclass
