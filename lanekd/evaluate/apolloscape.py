@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from lanekd.errors import ConfigError, DataError
+from lanekd.errors import DataError
+from lanekd.evaluate._masks import iter_mask_pairs, mask_files
 
 # (name, label id, train id, ignoreInEval), the dataset-api table (38 entries)
 LABELS: tuple[tuple[str, int, int, bool], ...] = (
@@ -114,23 +115,10 @@ def evaluate_apolloscape(gt_dir: str | Path, pred_dir: str | Path, per_image: bo
     Returns:
         ``{"benchmark": "apolloscape", "miou", "class_iou": {name: iou|None}, "num_images"}``.
     """
-    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    for d in (gt_dir, pred_dir):
-        if not d.is_dir():
-            raise DataError(d, "directory not found")
-    files = sorted(p.relative_to(gt_dir) for p in gt_dir.rglob("*.png"))
-    if not files:
-        raise ConfigError(f"no .png label images under {gt_dir}")
+    gt_dir, pred_dir, files = mask_files(gt_dir, pred_dir)
     total = np.zeros((256, 256), dtype=np.int64)
     images = {}
-    for rel in files:
-        pp = pred_dir / rel
-        if not pp.is_file():
-            raise DataError(pp, "prediction missing")
-        g, p = _read_ids(gt_dir / rel), _read_ids(pp)
-        if g.shape != p.shape:
-            raise DataError(pp, f"size {p.shape[1]}x{p.shape[0]} differs from the ground truth "
-                                f"{g.shape[1]}x{g.shape[0]}")
+    for rel, g, p in iter_mask_pairs(gt_dir, pred_dir, files, _read_ids):
         m = confusion(g, p)
         total += m
         if per_image:

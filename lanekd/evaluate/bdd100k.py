@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lanekd.errors import ConfigError, DataError
+from lanekd.evaluate._masks import iter_mask_pairs, mask_files
 
 
 def score_masks(gt: np.ndarray, pred: np.ndarray, background: int = 0) -> tuple[float, float]:
@@ -47,22 +48,9 @@ def evaluate_bdd100k(gt_dir: str | Path, pred_dir: str | Path, per_image: bool =
     Returns:
         ``{"benchmark": "bdd100k", "accuracy", "iou", "num_images"}`` (fractions; papers print x100).
     """
-    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    for d in (gt_dir, pred_dir):
-        if not d.is_dir():
-            raise DataError(d, "directory not found")
-    files = sorted(p.relative_to(gt_dir) for p in gt_dir.rglob("*.png"))
-    if not files:
-        raise ConfigError(f"no .png masks under {gt_dir}")
+    gt_dir, pred_dir, files = mask_files(gt_dir, pred_dir)
     accs, ious, images = [], [], {}
-    for rel in files:
-        pp = pred_dir / rel
-        if not pp.is_file():
-            raise DataError(pp, "prediction missing")
-        g, p = _read_mask(gt_dir / rel), _read_mask(pp)
-        if g.shape != p.shape:
-            raise DataError(pp, f"size {p.shape[1]}x{p.shape[0]} differs from the ground truth "
-                                f"{g.shape[1]}x{g.shape[0]}")
+    for rel, g, p in iter_mask_pairs(gt_dir, pred_dir, files, _read_mask):
         a, i = score_masks(g, p, background)
         accs.append(a)
         ious.append(i)
