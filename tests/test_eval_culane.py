@@ -241,3 +241,135 @@ def test_cli_table_quiet_and_errors(cli, tmp_path: Path) -> None:
     assert code == 1 and "prediction directory not found" in err and "Traceback" not in err
     code, _, _ = cli("evaluate", "-b", "nosuch", "--gt", gt, "--pred", pred)
     assert code == 2
+
+
+# ---------------------------------------------------------------- batched fast path vs the reference painter
+def _edge_case_lanes(rng: np.random.Generator, size: tuple[int, int]) -> list[np.ndarray]:
+    """Random lanes plus the cases the fast path treats specially, as float32 (N, 2) source points."""
+    H, W = size
+    lanes = [_random_lane(rng) * np.array([W / 1640, H / 590], np.float32) for _ in range(6)]
+    for _ in range(3):  # near-horizontal and near-vertical
+        y = rng.uniform(0, H)
+        lanes.append(np.array([[rng.uniform(-50, W / 2), y],
+                               [rng.uniform(W / 2, W + 50), y + rng.uniform(-3, 3)],
+                               [W + 80, y + rng.uniform(-6, 6)]], np.float32))
+        x = rng.uniform(0, W)
+        lanes.append(np.array([[x, H + 20], [x + rng.uniform(-2, 2), H / 2], [x, -20]], np.float32))
+    for cx in (0, W - 1):  # short diagonal lanes through every image corner (border variant mixing)
+        for cy in (0, H - 1):
+            d = rng.uniform(-14, 14, 2)
+            lanes.append(np.array([[cx + d[0] - 25, cy + d[1] - 25], [cx + d[0], cy + d[1]],
+                                   [cx + d[0] + 25, cy + d[1] + 25]], np.float32))
+    lanes += [
+        np.array([[300, 400], [300, 400], [340, 300], [360, 200]], np.float32),  # repeated point: NaN spline
+        np.array([[-400, 100], [-300, 50]], np.float32),  # entirely off the image
+        np.array([[200, 50], [205, 50]], np.float32),  # 2 points, short horizontal
+        np.array([[100, 100], [1e7, 3e6]], np.float32),  # huge coordinate
+        np.array([[500, 580], [520, 300], [480, 200], [520, 100]], np.float32),  # y-monotone S-curve
+        np.array([[700, 500], [760, 300], [820, 500]], np.float32),  # not y-monotone: bitmap fallback
+        np.array([[W / 2, H / 2], [W / 2 + 1, H / 2 + 1]], np.float32),  # one unit diagonal step
+    ]
+    return lanes
+
+
+@pytest.mark.parametrize(("seed", "size"), [(0, (590, 1640)), (1, (590, 1640)), (2, (97, 211))])
+def test_rasterize_batch_matches_reference_on_edge_cases(seed: int, size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(seed)
+    lanes = _edge_case_lanes(rng, size)
+    pts = [C._pixel_points(v) for v in lanes]
+    px = np.concatenate([p[0] for p in pts])
+    py = np.concatenate([p[1] for p in pts])
+    runs = _raster.rasterize_batch(px, py, np.array([len(p[0]) for p in pts]), size, 30)
+    for k, (x, y) in enumerate(pts):
+        ref = _raster.draw_lane_reference(x, y, size, 30)
+        got = runs.shape(k)
+        assert np.array_equal(got.to_mask(size), ref), (seed, k, lanes[k][:3])
+        assert int(runs.area[k]) == int(ref.sum())
+
+
+def test_iou_matrices_match_reference_and_single_images() -> None:
+    rng = np.random.default_rng(3)
+    images = []
+    for _ in range(4):
+        gt = [_random_lane(rng) for _ in range(int(rng.integers(0, 4)))]
+        pred = [g + np.array([rng.normal(0, 15), 0], np.float32) for g in gt[:2]]
+        pred += [np.zeros((int(rng.integers(0, 2)), 2), np.float32)]  # < 2 points: IoU 0, still a lane
+        images.append((gt, pred))
+    batch = C.iou_matrices(images)
+    for (gt, pred), m in zip(images, batch, strict=True):
+        assert m.shape == (len(gt), len(pred))
+        np.testing.assert_array_equal(m, C.iou_matrix(gt, pred))
+        if gt and pred:
+            np.testing.assert_array_equal(m, C.iou_matrix(gt, pred, rasterizer="reference"))
+
+
+def test_batched_spline_equals_lane_by_lane() -> None:
+    rng = np.random.default_rng(4)
+    lanes = [_random_lane(rng) for _ in range(30)] + [np.array([[1, 2], [3, 4]], np.float32)]
+    px, py, counts, order = C._pixel_points_many(lanes)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for j, i in enumerate(order):
+        ex, ey = C._pixel_points(lanes[i])
+        assert np.array_equal(px[offsets[j]:offsets[j + 1]], ex)
+        assert np.array_equal(py[offsets[j]:offsets[j + 1]], ey)
+
+
+def _corner_cases(every: int) -> list[tuple[int, int, int, int, int, int]]:
+    st = _raster._stamps(30)
+    cases = [(bx, by, dx, dy, k)
+             for bx in (0, 1) for by in (2, 3) for dx in range(-st.near, st.near + 1)
+             for dy in range(-st.near, st.near + 1) for k in range(9) if k != 4]
+    return cases[::every]
+
+
+def _check_corner_rule(every: int) -> None:
+    """A unit step near an image corner draws what the batched rasteriser assumes (see rasterize_batch)."""
+    st = _raster._stamps(30)
+    big = 4 * st.R + 8
+    for bx, by, dx, dy, k in _corner_cases(every):
+        x = dx if bx == 0 else big - 1 - dx
+        y = dy if by == 2 else big - 1 - dy
+        sx, sy = _raster._DIRS[k]
+        px, py = np.array([x, x + sx]), np.array([y, y + sy])
+        ref = _raster.draw_lane_reference(px, py, (big, big), 30)
+        got = _raster.rasterize_batch(px, py, np.array([2]), (big, big), 30)
+        assert np.array_equal(got.shape(0).to_mask((big, big)), ref), (bx, by, dx, dy, k)
+
+
+def test_corner_rule_sampled() -> None:
+    _check_corner_rule(every=97)
+
+
+@pytest.mark.slow
+def test_corner_rule_third_of_all_positions() -> None:
+    # every=1 (all 48 672 corner positions x directions, ~30 s) passed when the rule was introduced
+    _check_corner_rule(every=3)
+
+
+def test_clean_file_fast_path_equals_tolerant_reader() -> None:
+    rng = np.random.default_rng(5)
+    toks = ["1", "-2.5", "1e3", "1.5E-2", ".5", "5.", "+3", "0.1", "123456789.123456789", "x", "1e", "3.5.5"]
+    clean = 0
+    for _ in range(300):
+        lines = [" " * int(rng.integers(0, 2)) + " ".join(rng.choice(toks, int(rng.choice([0, 1, 2, 4, 6]))))
+                 for _ in range(int(rng.integers(0, 4)))]
+        text = "\n".join(lines) + ("\n" if rng.random() < 0.5 else "")
+        rep = C.ParseReport()
+        fast = C.parse_lines(text, report=rep)
+        clean += not rep.issues
+        slow_rows = []
+        for line in (text[:-1] if text.endswith("\n") else text).split("\n") if text else []:
+            vals = []
+            for tok in line.split():  # the tolerant rules: stop at the first non-number, drop an odd one
+                m = C._NUMBER.match(tok)
+                if m is None:
+                    break
+                vals.append(float(m.group(0)))
+                if m.end() != len(tok):
+                    break
+            pairs = np.array(vals[:len(vals) // 2 * 2], np.float64)
+            slow_rows.append(pairs.astype(np.float32).reshape(-1, 2))
+        assert len(fast) == len(slow_rows)
+        for a, b in zip(fast, slow_rows, strict=True):
+            assert a.dtype == np.float32 and np.array_equal(a, b)
+    assert clean > 30  # the fast path was exercised
