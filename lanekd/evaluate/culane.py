@@ -46,11 +46,8 @@ SAMPLES_PER_SEGMENT = 50
 
 # a decimal number as C++ ``istream >> double`` accepts it (the longest such prefix of a token is read)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-# a file the official reader reads without tolerance: every line holds whole (x, y) pairs of plain numbers
-# (each number matches in one way only and lines are atomic groups, so a failing match cannot backtrack
-# exponentially)
-_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_CLEAN = re.compile(rf"(?>[ \t]*{_NUM}[ \t]+{_NUM}(?:[ \t]+{_NUM}[ \t]+{_NUM})*+[ \t]*+(?:\n|\Z))*+")
+# characters of a file that may take the fast path (plain decimal numbers, spaces, tabs, newlines)
+_NOT_PLAIN = re.compile(r"[^0-9eE+\-. \t\n]")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -80,8 +77,9 @@ def parse_lines(text: str, path: str | Path = "<string>", strict: bool = False,
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last lane, it does not start one
-    if _CLEAN.fullmatch(text):  # common case: nothing to tolerate, let numpy read the numbers
-        return [np.array(line.split(), dtype=np.float64).astype(np.float32).reshape(-1, 2) for line in lines]
+    fast = _parse_plain(text, lines)
+    if fast is not None:
+        return fast
     lanes: list[np.ndarray] = []
     for lineno, line in enumerate(lines, start=1):
         values: list[float] = []
@@ -107,6 +105,27 @@ def parse_lines(text: str, path: str | Path = "<string>", strict: bool = False,
         n = len(values) // 2
         lanes.append(np.asarray(values[:2 * n], dtype=np.float64).astype(np.float32).reshape(n, 2))
     return lanes
+
+
+def _parse_plain(text: str, lines: list[str]) -> list[np.ndarray] | None:
+    """Fast path of :func:`parse_lines` for files with nothing to tolerate (else None).
+
+    With only these characters, ``float`` accepts a token exactly when the C++ reader reads all of it
+    (``[+-]? (digits [. digits] | . digits) ([eE] [+-]? digits)?``), so a file whose every line holds
+    whole (x, y) pairs of such tokens reads the same either way.
+    """
+    if _NOT_PLAIN.search(text) is not None:
+        return None
+    pairs = [len(line.split()) for line in lines]
+    if not all(n and not n & 1 for n in pairs):
+        return None
+    try:
+        values = np.array(list(map(float, text.split())), dtype=np.float64)
+    except ValueError:
+        return None
+    values = values.astype(np.float32).reshape(-1, 2)
+    ends = np.cumsum(pairs, dtype=np.int64) // 2
+    return np.split(values, ends[:-1]) if len(ends) else []
 
 
 def read_lines_file(path: str | Path, strict: bool = False,
@@ -211,14 +230,22 @@ def spline_batch(pts: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarra
 def _spline_sample(coef: np.ndarray, times: int, out: np.ndarray) -> None:
     """Evaluate spline segments ``coef`` (9, g, s) at ``times`` steps each into ``out`` (g, s * times, 2)."""
     h, ax, bx, cx, ddx, ay, by, cy, ddy = (c[..., None] for c in coef)
+    g = out.shape[0]
     with np.errstate(invalid="ignore", over="ignore"):
         t = (h / times) * np.arange(times, dtype=np.float64)
         t2 = t * t
         t3 = np.power(t, 3.0)
-        g = out.shape[0]
-        out[..., 0] = (ax + bx * t + cx * t2 + ddx * t3).reshape(g, -1)
-        out[..., 1] = (ay + by * t + cy * t2 + ddy * t3).reshape(g, -1)
-    return out
+        acc = np.empty_like(t)
+        tmp = np.empty_like(t)
+        # a + b*t + c*t^2 + d*t^3 summed left to right as in C++ (in place: + and * commute exactly)
+        for a, b, c, d, col in ((ax, bx, cx, ddx, 0), (ay, by, cy, ddy, 1)):
+            np.multiply(b, t, out=acc)
+            acc += a
+            np.multiply(c, t2, out=tmp)
+            acc += tmp
+            np.multiply(d, t3, out=tmp)
+            acc += tmp
+            out[..., col] = acc.reshape(g, -1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,12 +432,12 @@ def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int
     g, p = iou.shape
     if g == 0 or p == 0:
         return 0, p, g
-    w = np.nan_to_num(iou, nan=0.0)
-    positive = w > 0
+    positive = iou > 0  # NaN is not
     if positive.sum(axis=0).max() <= 1 and positive.sum(axis=1).max() <= 1:
         # the positive pairs form a matching: every maximum-weight assignment takes all of them
-        tp = int(np.sum(iou > threshold))
+        tp = int(np.count_nonzero(iou > threshold))
         return tp, p - tp, g - tp
+    w = np.nan_to_num(iou, nan=0.0)
     rows, cols = linear_sum_assignment(w, maximize=True)
     matched = iou[rows, cols]
     tp = int(np.sum(matched > threshold))  # NaN compares False: never a TP
@@ -601,6 +628,8 @@ def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]
     if workers <= 1 or len(entries) < 64:
         return _score_entries(job, entries)
     import multiprocessing as mp
+
+    import scipy.optimize  # noqa: F401  (imported once here rather than in every worker)
 
     if job.rasterizer == "opencv46" and job.width >= 2:
         _raster._decomposition(job.width)  # build the stamp tables once, before forking
