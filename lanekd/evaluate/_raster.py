@@ -753,7 +753,8 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         first = np.cumsum(counts) - counts
         keep[first[counts > 0]] = True  # a lane's first point
         if counts.min() > 0:
-            counts = np.add.reduceat(keep, first, dtype=np.int64)
+            kept = np.cumsum(keep)
+            counts = np.diff(np.concatenate([[0], kept[first[1:] - 1], [kept[-1]]]))
         else:
             counts = np.bincount(np.repeat(np.arange(K), counts)[keep], minlength=K)
         px, py = px[keep], py[keep]
@@ -781,10 +782,12 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     if n and (min(px.min(), py.min()) < -lim or max(px.max(), py.max()) > lim):
         bad = np.flatnonzero((np.abs(px.astype(np.int64)) > lim) | (np.abs(py.astype(np.int64)) > lim))
         slow[lane_of(bad)] = True
-    if n > 1:  # a lane must be y-monotone
-        sy0 = np.append(np.where(same, sy, 0), 0)
-        first = np.minimum(starts[:-1], n - 1)
-        slow |= (np.minimum.reduceat(sy0, first) < 0) & (np.maximum.reduceat(sy0, first) > 0)
+    if n > 1:  # a lane must be y-monotone: its total |dy| equals |last y - first y|
+        walk = np.zeros(n, np.int64)
+        np.cumsum(np.abs(np.where(same, sy, 0)), out=walk[1:])
+        nz = counts > 0
+        a, b = starts[:-1][nz], starts[1:][nz] - 1
+        slow[nz] |= walk[b] - walk[a] != np.abs(py[b].astype(np.int64) - py[a])
 
     # unit steps near a border use its stamp variant; near a corner the x- and y-border variants
     # combine (a corner pixel survives iff both keep it); anything else is drawn one by one
@@ -902,8 +905,9 @@ def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndar
         pm = np.repeat(fast, counts)
         qx, qy = px[pm], py[pm]
     qstart = np.cumsum(counts[fl]) - counts[fl]
-    ylo = np.maximum(np.minimum.reduceat(qy, qstart) - R, 0)
-    yhi = np.minimum(np.maximum.reduceat(qy, qstart) + R, H - 1)
+    qend = qstart + counts[fl] - 1  # lanes are y-monotone: the extreme rows are the end points
+    ylo = np.maximum(np.minimum(qy[qstart], qy[qend]) - R, 0)
+    yhi = np.minimum(np.maximum(qy[qstart], qy[qend]) + R, H - 1)
     nrow = np.maximum(yhi - ylo + 1, 0)
     blen = nrow + 2 * Q  # each lane's block: its output rows plus Q rows either side
     boff = np.cumsum(blen) - blen
@@ -918,14 +922,18 @@ def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndar
     pos = qy[g] - ylo[gf] + Q
     ok = (pos >= 0) & (pos < blen[gf])
     total = int(blen.sum())
-    xmin = np.full(total, _B32, np.int32)
-    xmax = np.full(total, -_B32, np.int32)
+    # x is clamped near the image, so int16 holds it for any realistic width (half the memory traffic);
+    # "no point" is a value far right (left end) or far left (right end): such rows come out empty
+    dt, none = (np.int16, 1 << 14) if W + 2 * _XPAD + Q < 1 << 14 else (np.int32, _B32)
+    w = w.astype(dt)
+    xmin = np.full(total, none, dt)
+    xmax = np.full(total, -none, dt)
     xmin[(boff[gf] + pos)[ok]] = gmin[ok]
     xmax[(boff[gf] + pos)[ok]] = gmax[ok]
     n = total - 2 * Q
-    cl = np.full(n, _B32, np.int32)
-    cr = np.full(n, -_B32, np.int32)
-    tmp = np.empty(n, np.int32)
+    cl = np.full(n, none, dt)
+    cr = np.full(n, -none, dt)
+    tmp = np.empty(n, dt)
     for e in range(2 * Q + 1):
         np.subtract(xmin[e:e + n], w[e], out=tmp)
         np.minimum(cl, tmp, out=cl)
