@@ -418,3 +418,31 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert a["config"]["world_size"] == 2
     for k in b["model"]:
         torch.testing.assert_close(a["model"][k], b["model"][k], atol=1e-5, rtol=1e-5)
+
+
+class _LabelEcho(nn.Module):
+    """Returns the one-hot label it is fed as logits (``scale`` 0: everything background)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, return_features=False):
+        seg = x * self.scale
+        if self.scale == 0:
+            seg = seg.clone()
+            seg[:, 0] = 1.0
+        return LaneOutput(seg, torch.full((x.shape[0], 4), 10.0), {})
+
+
+def test_evaluate_model_pixel_and_f1_scores(tmp_path):
+    from lanekd.engine.validation import evaluate_model
+    from tests.engine_data import make_tiny_h5
+
+    h5 = make_tiny_h5(tmp_path / "v.h5", n=6, split="val")
+    perfect = evaluate_model(_LabelEcho(20.0), h5, label_input_classes=5)
+    assert perfect["pixel_accuracy"] == 1.0 and perfect["pixel_iou"] == 1.0
+    assert perfect["fp"] == 0 and perfect["tp"] > 0 and perfect["f1"] > 0.9
+    blind = evaluate_model(_LabelEcho(0.0), h5, label_input_classes=5)
+    assert blind["pixel_accuracy"] == 0.0 and blind["pixel_iou"] == 0.0
+    assert blind["tp"] == 0 and blind["fn"] == perfect["tp"] + perfect["fn"]

@@ -44,28 +44,34 @@ class DemoConfig:
     quiet: bool = False
 
     def budget(self) -> dict[str, Any]:
-        """Sizes and iterations. Quick: ~64x160 input, ~100 steps per student on 2 CPU cores;
-        full: larger images and 10x the steps, sized so the methods can separate."""
+        """Sizes and iterations. Quick: 96x256 input, 100 steps of batch 4 per student, about 6 minutes
+        on 2 CPU cores (a smoke test of every stage); full: 144x400, 6000 steps per student, for a GPU."""
         if self.quick:
+            # 96x256 is the smallest size at which a perfect segmentation decodes to F1 ~1 (0.99
+            # measured; 64x160 caps at 0.52: 2-px lanes fall under the 9x9 filter's 0.3 threshold).
             return {
-                "size": (64, 160),
+                "size": (96, 256),
                 "n_train": 160,
                 "n_val": 24,
                 "n_test": 54,
                 "teacher_iters": 120,
                 "student_iters": 100,
-                "batch": 8,
+                "batch": 4,
                 "val_every": 50,
+                "quick": True,
             }
+        # ENet-SAD from scratch needs thousands of iterations before it separates lane slots
+        # (measured: none at 1200 iterations of 64x160); a GPU runs this in minutes, a CPU in hours.
         return {
             "size": (144, 400),
             "n_train": 2000,
             "n_val": 100,
             "n_test": 450,
-            "teacher_iters": 1500,
-            "student_iters": 1500,
+            "teacher_iters": 3000,
+            "student_iters": 6000,
             "batch": 8,
-            "val_every": 250,
+            "val_every": 500,
+            "quick": False,
         }
 
 
@@ -313,12 +319,14 @@ def _report_md(results: dict[str, Any], b: dict[str, Any]) -> str:
         f"(batch {b['batch']}, SGD lr 0.01 poly 0.9, same seed); the teacher is ResNet-18 "
         f"({b['teacher_iters']} iterations) and LGAD's teacher an ENet-SAD fed the one-hot label map. "
         "Scores are the CULane metric (30-px lanes, IoU > 0.5) on the held-out test split, from each run's "
-        "best validation checkpoint.",
+        "best validation checkpoint, plus lane-pixel accuracy and IoU (lane vs background, the SAD paper's "
+        "BDD100K protocol), which move long before a student separates the lane slots that F1 needs.",
         "",
-        "## Test F1 (%)",
+        "## Test scores (%)",
         "",
-        "| model | F1 | precision | recall | vs. no distillation | " + " | ".join(cats) + " |",
-        "|---|---|---|---|---|" + "---|" * len(cats),
+        "| model | F1 | precision | recall | F1 vs. no distillation | lane px acc | lane px IoU | "
+        + " | ".join(cats) + " |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(cats),
     ]
     for name, s in test.items():
         delta = "" if name in ("none", "teacher") else f"{100 * (s['f1'] - base):+.1f}"
@@ -328,19 +336,24 @@ def _report_md(results: dict[str, Any], b: dict[str, Any]) -> str:
         label = "ResNet-18 teacher" if name == "teacher" else f"ENet-SAD + {name}"
         lines.append(
             f"| {label} | {100 * s['f1']:.1f} | {100 * s['precision']:.1f} | {100 * s['recall']:.1f} | "
-            f"{delta} | {per} |"
+            f"{delta} | {100 * s.get('pixel_accuracy', 0.0):.1f} | {100 * s.get('pixel_iou', 0.0):.1f} | "
+            f"{per} |"
         )
     gains = {m: test[m]["f1"] - base for m in ("sad", "intra-kd", "lgad")}
     best = max(gains, key=lambda k: gains[k])
+    px_base = test["none"].get("pixel_iou", 0.0)
+    px = ", ".join(f"{m} {100 * (test[m].get('pixel_iou', 0.0) - px_base):+.1f}" for m in gains)
     verdict = (
-        f"The largest change over the undistilled student is {best} ({100 * gains[best]:+.1f} F1 points)."
+        f"The largest F1 change over the undistilled student is {best} ({100 * gains[best]:+.1f} points)."
         if gains[best] > 0
-        else "No distillation method beat the undistilled student on this budget."
-    )
+        else "No distillation method beat the undistilled student's F1 on this budget."
+    ) + f" Lane-pixel IoU change over the undistilled student: {px}."
     lines += [
         "",
-        verdict + " With test sets of this size a difference of a few points is within run-to-run noise; "
-        "the quick budget is a smoke test of the pipeline, not a benchmark.",
+        verdict + " With test sets of this size a difference of a few points is within run-to-run noise. "
+        + ("The quick budget is a smoke test of the pipeline, not a benchmark: ENet-SAD trained from scratch "
+           "needs thousands of iterations before it assigns lanes to slots (the papers train 60K)."
+           if b.get("quick") else ""),
         "",
         "![F1](figures/f1_table.png)",
         "",

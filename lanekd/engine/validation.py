@@ -95,12 +95,17 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Score ``model`` on a prepared HDF5 split with the CULane metric.
 
+    Also reports lane-pixel ``pixel_accuracy`` and ``pixel_iou`` (lane vs background at network
+    resolution, ignore pixels excluded; the SAD paper's BDD100K protocol, per image then averaged):
+    they move long before a student separates the lane slots that the F1 needs.
+
     Returns:
         ``{"metric": "culane_f1", "value": f1, "tp", "fp", "fn", "precision", "recall", "f1",
-        "images", "categories": {name: {...}}}``.
+        "pixel_accuracy", "pixel_iou", "images", "categories": {name: {...}}}``.
     """
     from lanekd.data import LaneDataset, LaneH5
     from lanekd.engine.trainer import data_attrs_from_h5
+    from lanekd.evaluate.bdd100k import score_masks
     from lanekd.evaluate.culane import score_image
 
     attrs = data_attrs_from_h5(h5_path)
@@ -115,12 +120,13 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     totals = np.zeros(3, dtype=np.int64)
+    pixel: list[tuple[float, float]] = []
     cats: dict[str, np.ndarray] = {}
     try:
         for batch in loader:
             images = batch["image"].to(device)
             label = batch["label"].to(device)
-            lanes, _, _ = predict_lanes(
+            lanes, prob, _ = predict_lanes(
                 model,
                 images,
                 prof,
@@ -129,6 +135,10 @@ def evaluate_model(
                 amp=amp,
                 channels_last=channels_last,
             )
+            lane_px = (prob.argmax(dim=1) > 0).cpu().numpy()
+            for gt_map, pred_map in zip(label.cpu().numpy(), lane_px, strict=True):
+                valid = gt_map != 255
+                pixel.append(score_masks((gt_map > 0) & valid, pred_map & valid))
             for idx, pred in zip(batch["index"].tolist(), lanes, strict=True):
                 item = h5[idx]
                 gt = [np.asarray(g, dtype=np.float64) for g in item["lanes"] if len(g) >= 2]
@@ -149,6 +159,8 @@ def evaluate_model(
         "metric": "culane_f1",
         "value": res["f1"],
         **res,
+        "pixel_accuracy": float(np.mean([a for a, _ in pixel])) if pixel else 0.0,
+        "pixel_iou": float(np.mean([i for _, i in pixel])) if pixel else 0.0,
         "images": n,
         "categories": {k: f1_counts(*v.tolist()) for k, v in sorted(cats.items())},
     }
