@@ -124,8 +124,11 @@ def _parse_plain(text: str, lines: list[str]) -> list[np.ndarray] | None:
     except ValueError:
         return None
     values = values.astype(np.float32).reshape(-1, 2)
-    ends = np.cumsum(pairs, dtype=np.int64) // 2
-    return np.split(values, ends[:-1]) if len(ends) else []
+    out, a = [], 0
+    for n in pairs:
+        out.append(values[a:a + n // 2])
+        a += n // 2
+    return out
 
 
 def read_lines_file(path: str | Path, strict: bool = False,
