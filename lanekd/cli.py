@@ -658,6 +658,8 @@ def visualize_attention_cmd(
     image: Path = typer.Argument(..., help="An image file."),
     out: Path = typer.Option(..., "--out", "-o", help="Output image (.png)."),
     blocks: str | None = typer.Option(None, "--blocks", help="Comma list of features (default: SAD blocks)."),
+    aggregation: str | None = typer.Option(None, "--aggregation",
+                                           help="Channel aggregation: mean (as the SAD loss) or sum."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """The SAD attention map of each block side by side, as in the SAD paper's figure."""
@@ -665,7 +667,8 @@ def visualize_attention_cmd(
     from lanekd.predict.visualize import attention_figure, save_rgb
 
     names = tuple(b.strip() for b in blocks.split(",") if b.strip()) if blocks else None
-    save_rgb(out, attention_figure(checkpoint, read_image(image), device=device, blocks=names))
+    save_rgb(out, attention_figure(checkpoint, read_image(image), device=device, blocks=names,
+                                   aggregation=aggregation))
     err(f"wrote {out}")
 
 

@@ -134,6 +134,10 @@ def test_visualize_attention_and_bench(tmp_path, cli, ckpt):
     fig = cv2.imread(str(out))
     # input panel + block1 + enet-sad's SAD blocks (block2..block4), each at half the 64x160 input
     assert fig.shape[1] == 5 * 80 and fig.shape[0] == 32 + 28
+    # a heat map, not the one-hot map a saturated softmax gives: no colour covers most of a panel
+    panel = fig[28:, 4 * 80:].reshape(-1, 3)
+    _, counts = np.unique(panel, axis=0, return_counts=True)
+    assert counts.max() < 0.5 * len(panel)
     code, stdout, err = cli("bench", "enet", "--input-size", "64x160", "--runs", "2", "--warmup", "1",
                             "--json")
     assert code == 0, err

@@ -280,7 +280,7 @@ def _draw_curves(runs: Path, path: Path) -> None:
 def _draw_attention(runs: Path, test: str, path: Path, device: str) -> None:
     """The student's block attention maps (Ψ of block2..block4) without and with SAD on one test image."""
     from lanekd.data import LaneDataset, LaneH5
-    from lanekd.distill import attention_map
+    from lanekd.distill import DistillConfig, attention_map
     from lanekd.engine.checkpoint import load_checkpoint_model
 
     ds = LaneDataset(test, train=False)
@@ -294,7 +294,9 @@ def _draw_attention(runs: Path, test: str, path: Path, device: str) -> None:
             out = model(sample["image"].unsqueeze(0).to(device), return_features=True)
         tiles = [cv2.cvtColor(raw, cv2.COLOR_RGB2BGR)]
         for blk in getattr(model, "sad_blocks", ("block2", "block3", "block4")):
-            a = attention_map(out.features[blk].float(), size=(h, w))[0].cpu().numpy()
+            # the SAD loss's own aggregation (the paper's plain sum is a one-hot map on these nets)
+            a = attention_map(out.features[blk].float(), size=(h, w),
+                              aggregation=DistillConfig().sad_aggregation)[0].cpu().numpy()
             a = (255 * (a - a.min()) / max(float(a.max() - a.min()), 1e-12)).astype(np.uint8)
             tile = cv2.applyColorMap(a, cv2.COLORMAP_JET)
             _text(tile, blk, (4, 14), 0.45, (255, 255, 255))
@@ -365,7 +367,8 @@ def _report_md(results: dict[str, Any], b: dict[str, Any]) -> str:
         "",
         "![attention](figures/attention.png)",
         "",
-        f"Total time: {results.get('elapsed_s', 0):.0f} s. Raw numbers: `results.json`; every run's "
+        f"Time of this invocation (finished stages are reused): {results.get('elapsed_s', 0):.0f} s. "
+        "Raw numbers: `results.json`; every run's "
         "`metrics.jsonl`, `config.json` and checkpoints are under `runs/`.",
         "",
     ]

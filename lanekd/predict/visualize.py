@@ -16,20 +16,22 @@ def _blend(image: np.ndarray, overlay: np.ndarray, alpha: float = 0.55) -> np.nd
 
 
 def attention_figure(checkpoint: str | Path, image: np.ndarray, device: str = "cpu",
-                     blocks: tuple[str, ...] | None = None) -> np.ndarray:
+                     blocks: tuple[str, ...] | None = None, aggregation: str | None = None) -> np.ndarray:
     """The SAD attention map of each block side by side, as in the SAD paper's figure.
 
     Args:
         checkpoint: a lanekd training checkpoint.
         image: ``(H, W, 3)`` uint8 RGB frame.
         blocks: feature names to show (default: the model's ``sad_blocks``, plus ``block1``).
+        aggregation: channel aggregation of the attention map (default: the SAD loss's,
+            ``DistillConfig().sad_aggregation``).
 
     Returns:
         ``(H', W', 3)`` uint8 RGB figure: the input, then one heat map per block.
     """
     import torch
 
-    from lanekd.distill import attention_map
+    from lanekd.distill import DistillConfig, attention_map
     from lanekd.engine import load_checkpoint_model
     from lanekd.predict.backends import meta_from_checkpoint
     from lanekd.predict.preprocess import preprocess_batch
@@ -51,7 +53,8 @@ def attention_figure(checkpoint: str | Path, image: np.ndarray, device: str = "c
                       interpolation=cv2.INTER_AREA)
     panels = [label_caption(base, "input")]
     for name in names:
-        att = attention_map(out.features[name].float())[0].cpu().numpy()
+        att = attention_map(out.features[name].float(),
+                            aggregation=aggregation or DistillConfig().sad_aggregation)[0].cpu().numpy()
         panels.append(label_caption(_blend(base, heatmap(att, (ph, pw))), f"{name} attention"))
     return np.concatenate(panels, axis=1)
 
