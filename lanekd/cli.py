@@ -476,9 +476,9 @@ def distill_cmd(
                                                 help="Released-code variant: the deepest block also "
                                                 "mimics the label."),
     sad_reduction: str | None = typer.Option(None, "--sad-reduction", help="sum-mean (default) or mean."),
-    sad_aggregation: str | None = typer.Option(None, "--sad-aggregation", help="Channel aggregation: mean "
-                                               "(sum/C, default; the plain sum saturates the softmax) or "
-                                               "sum (the paper's literal formula)."),
+    sad_aggregation: str | None = typer.Option(None, "--sad-aggregation", help="Channel aggregation before "
+                                               "the softmax: zscore (default; never one-hot), mean (sum/C) "
+                                               "or sum (the paper's literal formula, saturates)."),
     # IntRA-KD (METHODS §4)
     alpha: float | None = typer.Option(None, "--alpha", help="IntRA-KD loss weight alpha (default 1.0)."),
     intra_kd_kernel: int | None = typer.Option(None, "--intra-kd-kernel", help="AOI box-blur size "
@@ -499,7 +499,7 @@ def distill_cmd(
     lgad_reduction: str | None = typer.Option(None, "--lgad-reduction", help="LGAD MSE reduction: sum-mean "
                                               "(default) or mean."),
     lgad_aggregation: str | None = typer.Option(None, "--lgad-aggregation", help="LGAD channel aggregation: "
-                                                "mean (default) or sum."),
+                                                "zscore (default), mean or sum."),
     # logit KD and attention transfer
     kd_weight: float | None = typer.Option(None, "--kd-weight", help="Pixel-wise logit KD weight "
                                            "(default 1)."),
@@ -659,7 +659,7 @@ def visualize_attention_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output image (.png)."),
     blocks: str | None = typer.Option(None, "--blocks", help="Comma list of features (default: SAD blocks)."),
     aggregation: str | None = typer.Option(None, "--aggregation",
-                                           help="Channel aggregation: mean (as the SAD loss) or sum."),
+                                           help="zscore (as the SAD loss), mean or sum."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """The SAD attention map of each block side by side, as in the SAD paper's figure."""

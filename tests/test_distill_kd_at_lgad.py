@@ -98,7 +98,7 @@ def test_at_upsamples_smaller_map() -> None:
 
 def test_lgad_two_pixels_by_hand_and_gradients() -> None:
     s, t = _one_channel([2.0, 4.0]), _one_channel([3.0, 3.0])  # Ψ_S = softmax([2, 4]), Ψ_T = [.5, .5]
-    lgad = LGADDistiller(("block2",), gamma=0.1)
+    lgad = LGADDistiller(("block2",), gamma=0.1, aggregation="sum")
     term = lgad(make_output({"block2": s}), {}, make_output({"block2": t}), 0, 1)
     ps = _softmax([2.0, 4.0])
     assert term.item() == pytest.approx(0.1 * ((ps[0] - 0.5) ** 2 + (ps[1] - 0.5) ** 2), rel=1e-6)

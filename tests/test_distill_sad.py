@@ -93,7 +93,7 @@ def _sq(a: list[float], b: list[float]) -> float:
 
 def test_sad_value_hand_computed() -> None:
     feats = _chain()
-    sad = SADDistiller(("block2", "block3", "block4"), gamma=0.1, start=0)
+    sad = SADDistiller(("block2", "block3", "block4"), gamma=0.1, start=0, aggregation="sum")
     term = sad(make_output(feats), {}, None, iteration=5, max_iter=10)
     g2, g3, g4 = [[1, 0], [0, 0]], [[0, 1], [2, 0]], [[3, 0], [0, 0]]
     per_sample = [_sq(softmax(g2[i]), softmax(g3[i])) + _sq(softmax(g3[i]), softmax(g4[i])) for i in range(2)]
@@ -135,7 +135,7 @@ def test_sad_upsamples_the_smaller_map() -> None:
     # ERFNet-like: the deeper block is half the size; its constant map upsamples to a uniform target
     shallow = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]], requires_grad=True)
     deep = torch.tensor([[[[2.0]]]], requires_grad=True)
-    sad = SADDistiller(("a", "b"), gamma=1.0, start=0)
+    sad = SADDistiller(("a", "b"), gamma=1.0, start=0, aggregation="sum")
     term = sad(make_output({"a": shallow, "b": deep}), {}, None, 0, 1)
     src = softmax([1, 0, 0, 0])
     assert term.item() == pytest.approx(_sq(src, [0.25] * 4), rel=1e-6)
@@ -146,7 +146,7 @@ def test_sad_aggregation_option_reaches_the_loss() -> None:
     cfg = DistillConfig(sad_start=0, sad_aggregation="mean", sad_blocks=("block2", "block3"))
     (sad,) = build_distillers(["sad"], cfg, TinyLaneNet(width=1))
     term = sad(make_output(feats), {}, None, 0, 1)  # one channel: mean == sum
-    assert term.item() == pytest.approx(SADDistiller(("block2", "block3"), start=0)(
+    assert term.item() == pytest.approx(SADDistiller(("block2", "block3"), start=0, aggregation="sum")(
         make_output(feats), {}, None, 0, 1).item())
     two = {k: torch.cat([v, v], dim=1) for k, v in _chain().items()}  # two equal channels: mean = G
     assert sad(make_output(two), {}, None, 0, 1).item() == pytest.approx(term.item(), rel=1e-6)
@@ -174,8 +174,9 @@ def test_sad_label_mimic_adds_deepest_to_label_term() -> None:
     feats = _chain()
     label = torch.zeros(2, 2, 4, dtype=torch.long)
     label[0, :, 2:] = 1  # lanes in the right half of sample 0; sample 1 has none
-    base = SADDistiller(("block2", "block3", "block4"), gamma=1.0, start=0)
-    mimic = SADDistiller(("block2", "block3", "block4"), gamma=1.0, start=0, label_mimic=True)
+    base = SADDistiller(("block2", "block3", "block4"), gamma=1.0, start=0, aggregation="sum")
+    mimic = SADDistiller(("block2", "block3", "block4"), gamma=1.0, start=0, label_mimic=True,
+                         aggregation="sum")
     out = make_output(feats)
     extra = mimic(out, {"label": label}, None, 0, 1) - base(out, {"label": label}, None, 0, 1)
     # sample 0: softmax([3, 0]) vs [0, 1]; sample 1 contributes nothing; batch mean over 2
@@ -203,3 +204,21 @@ def test_sad_trains_student_features() -> None:
     sad(student(x, return_features=True), {}, None, 0, 10).backward()
     assert student.c2.weight.grad.abs().sum() > 0  # block2 is pulled towards block3
     assert student.head.weight.grad is None  # the head is not on any SAD path
+
+
+def test_zscore_aggregation_is_scale_free_and_never_one_hot() -> None:
+    torch.manual_seed(0)
+    feat = 10.0 * torch.randn(2, 16, 6, 10)  # large activations, as after some training
+    assert attention_map(feat, aggregation="sum").amax(dim=(1, 2)).min() > 0.99  # saturated
+    z = attention_map(feat, aggregation="zscore")
+    assert z.amax(dim=(1, 2)).max() < 0.3
+    torch.testing.assert_close(z.sum(dim=(1, 2)), torch.ones(2))
+    # standardisation makes the map independent of the activations' scale
+    torch.testing.assert_close(attention_map(feat * 100.0, aggregation="zscore"), z, rtol=1e-4, atol=1e-6)
+    # a constant map (and a single position) gives the uniform distribution
+    torch.testing.assert_close(attention_map(torch.ones(1, 4, 3, 5), aggregation="zscore"),
+                               torch.full((1, 3, 5), 1 / 15))
+    one_position = attention_map(torch.randn(2, 4, 1, 1), aggregation="zscore")
+    torch.testing.assert_close(one_position, torch.ones(2, 1, 1))
+    g = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: attention_map(t, aggregation="zscore"), (g,))

@@ -23,20 +23,22 @@ def _compute_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
-AGGREGATIONS = ("sum", "mean")
+AGGREGATIONS = ("sum", "mean", "zscore")
 
 
 def aggregate_attention(feat: torch.Tensor, p: float = 2.0, aggregation: str = "sum") -> torch.Tensor:
-    """Channel aggregation G^p_sum(A) = Σ_c |A_c|^p (or its mean over the C channels).
+    """Channel aggregation G^p_sum(A) = Σ_c |A_c|^p (or a rescaled form of it).
 
     Args:
         feat: ``(B, C, H, W)`` feature map.
         p: exponent (> 0).
-        aggregation: ``"sum"`` (the paper's G^p_sum) or ``"mean"`` (Σ/C: a spatial-softmax
-            temperature of C, which keeps Ψ from saturating to one-hot on wide BN features).
+        aggregation: ``"sum"`` (the paper's G^p_sum); ``"mean"`` (Σ/C: a fixed spatial-softmax
+            temperature of C); ``"zscore"`` (G standardised per sample over its positions: an
+            adaptive temperature, so Ψ stays a peaked but not one-hot map however large the
+            activations grow during training — measured in docs/distill.md).
 
     Returns:
-        ``(B, H, W)`` non-negative map, float32 (float64 for float64 input).
+        ``(B, H, W)`` map (non-negative except for ``zscore``), float32 (float64 for float64 input).
     """
     if feat.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) feature map, got shape {tuple(feat.shape)}")
@@ -45,7 +47,14 @@ def aggregate_attention(feat: torch.Tensor, p: float = 2.0, aggregation: str = "
     x = feat.to(_compute_dtype(feat))
     # x * x avoids abs(), whose gradient is undefined at 0
     g = (x * x).sum(dim=1) if p == 2 else x.abs().pow(p).sum(dim=1)
-    return g / x.shape[1] if aggregation == "mean" else g
+    if aggregation == "mean":
+        return g / x.shape[1]
+    if aggregation == "zscore":
+        flat = g.flatten(1)
+        # constant maps (std 0) become all-zero, i.e. a uniform Ψ
+        std, mean = torch.std_mean(flat, dim=1, keepdim=True, correction=0)
+        return ((flat - mean) / (std + 1e-6)).view_as(g)
+    return g
 
 
 def resize_map(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -70,7 +79,7 @@ def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: fl
         size: ``(H', W')`` output size; ``None`` keeps ``(H, W)``. The aggregated map is resized
             bilinearly *before* the softmax.
         p: channel-aggregation exponent.
-        aggregation: ``"sum"`` (paper) or ``"mean"`` over channels, see :func:`aggregate_attention`.
+        aggregation: ``"sum"`` (paper), ``"mean"`` or ``"zscore"``, see :func:`aggregate_attention`.
 
     Returns:
         ``(B, H', W')`` maps, each summing to 1 over its positions.

@@ -23,7 +23,8 @@ from lanekd.errors import ConfigError
 
 SAD_REDUCTIONS = ("sum-mean", "mean")
 INTRA_KD_NORMALISERS = ("aoi", "hw")
-AGGREGATIONS = ("sum", "mean")  # same as lanekd.distill.attention.AGGREGATIONS (no torch import here)
+# same as lanekd.distill.attention.AGGREGATIONS (no torch import here)
+AGGREGATIONS = ("sum", "mean", "zscore")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -52,12 +53,12 @@ class DistillConfig:
         "Released-code variant: the deepest block's attention also mimics the label's lane mask."))
     sad_reduction: str = field(default="sum-mean", metadata=_help(
         "SAD MSE reduction: sum-mean (sum over pixels, mean over batch) or mean (over all elements)."))
-    # Default "mean": the paper's plain sum makes the spatial softmax one-hot on BatchNorm features
-    # (SAD loss and gradient exactly 0 on ENet-SAD; docs/distill.md). Sum/C is the same map at a
-    # fixed temperature; "sum" keeps the literal formula.
-    sad_aggregation: str = field(default="mean", metadata=_help(
-        "Channel aggregation of the attention map: mean (sum/C, default; keeps the softmax from "
-        "saturating) or sum (the paper's literal formula)."))
+    # Default "zscore": the paper's plain sum makes the spatial softmax one-hot on BatchNorm features
+    # (SAD loss and gradient exactly 0 on ENet-SAD), and so does sum/C once training has grown the
+    # activations (measured in docs/distill.md). "sum" keeps the literal formula.
+    sad_aggregation: str = field(default="zscore", metadata=_help(
+        "Channel aggregation of the attention map before the spatial softmax: zscore (default; "
+        "standardised per sample, never one-hot), mean (sum/C) or sum (the paper's literal formula)."))
 
     # --- IntRA-KD (METHODS §4) ---
     intra_kd_alpha: float = field(default=1.0, metadata=_help(
@@ -83,8 +84,9 @@ class DistillConfig:
         "Exponent p of the LGAD attention generator (SAD's: 2)."))
     lgad_reduction: str = field(default="sum-mean", metadata=_help(
         "LGAD MSE reduction: sum-mean or mean (as --sad-reduction)."))
-    lgad_aggregation: str = field(default="mean", metadata=_help(
-        "Channel aggregation of the LGAD attention maps: mean (default) or sum (as --sad-aggregation)."))
+    lgad_aggregation: str = field(default="zscore", metadata=_help(
+        "Channel aggregation of the LGAD attention maps: zscore (default), mean or sum "
+        "(as --sad-aggregation)."))
 
     # --- Logit KD (Hinton; METHODS §4.7) ---
     kd_weight: float = field(default=1.0, metadata=_help(

@@ -53,7 +53,7 @@ class LGADDistiller(Distiller):
     teacher_input = "onehot"
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, p: float = 2.0,
-                 reduction: str = "sum-mean", aggregation: str = "mean") -> None:
+                 reduction: str = "sum-mean", aggregation: str = "zscore") -> None:
         super().__init__()
         self.blocks = tuple(blocks)
         self.gamma = float(gamma)

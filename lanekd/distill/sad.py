@@ -67,7 +67,7 @@ class SADDistiller(Distiller):
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, start: int | None = None, p: float = 2.0,
                  detach: bool = True, label_mimic: bool = False, reduction: str = "sum-mean",
-                 aggregation: str = "mean") -> None:
+                 aggregation: str = "zscore") -> None:
         super().__init__()
         if len(blocks) < 2:
             raise ConfigError(f"sad_blocks: SAD needs at least two blocks (a chain), got {blocks}")
