@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lanekd.data.formats.llamas import LLAMAS_LANE_IDS, clean_llamas_lanes, llamas_lane_rows
+from lanekd.data.formats.llamas import LLAMAS_LANE_IDS, clean_llamas_lanes, llamas_lane_rows, load_label_json
 from lanekd.errors import ConfigError, DataError
 from lanekd.evaluate.culane import parse_lines
 
@@ -111,16 +111,8 @@ def read_llamas_label(path: str | Path) -> dict[str, Any]:
     Returns:
         ``{"projection_matrix": (3, 3) float64 array, "lanes": cleaned lane dicts}``.
     """
-    import json
-
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            label = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read label: {exc}") from None
+    label = load_label_json(path)
     try:
         lanes = clean_llamas_lanes(label)
         proj = np.asarray(label["projection_matrix"], dtype=np.float64)

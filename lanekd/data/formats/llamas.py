@@ -229,14 +229,19 @@ def _iter_llamas(
             )
 
 
-def _parse_label(path: Path, height: int, width: int) -> dict[str, np.ndarray]:
+def load_label_json(path: str | Path) -> dict[str, Any]:
+    """Read one LLAMAS label JSON; unreadable or invalid JSON is a DataError naming file and line."""
     try:
         with open(path, encoding="utf-8") as fh:
-            label = json.load(fh)
+            return json.load(fh)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read label: {exc}") from None
+
+
+def _parse_label(path: Path, height: int, width: int) -> dict[str, np.ndarray]:
+    label = load_label_json(path)
     try:
         return llamas_lanes(label, height, width)
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
