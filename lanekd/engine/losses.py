@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lanekd.distill.base import label_to_onehot
+
 IGNORE_INDEX = 255
 
 
@@ -117,13 +119,13 @@ class LaneLoss(nn.Module):
 def onehot_label(label: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """One-hot encode a label map; ignore pixels become all-zero vectors.
 
+    The same encoding the distillers use (:func:`lanekd.distill.base.label_to_onehot`), so the
+    LGAD teacher trained here sees at distillation time exactly what it was trained on.
+
     Args:
         label: ``(B, H, W)`` int64 class ids or 255.
 
     Returns:
         ``(B, num_classes, H, W)`` tensor (input of the LGAD label-fed teacher, METHODS §5.3).
     """
-    valid = label != IGNORE_INDEX
-    safe = torch.where(valid, label, torch.zeros_like(label)).clamp(0, num_classes - 1)
-    oh = F.one_hot(safe, num_classes).permute(0, 3, 1, 2).to(dtype)
-    return oh * valid.unsqueeze(1).to(dtype)
+    return label_to_onehot(label, num_classes).to(dtype)
