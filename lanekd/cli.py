@@ -5,7 +5,7 @@ Rules every command follows:
 * no torch import at module level (``lanekd --help`` and ``lanekd info`` stay fast); import the
   library inside the command body;
 * bad input raises :class:`lanekd.errors.LaneKDError`; :func:`main` prints it as one line on
-  stderr and exits 1 (no traceback); a command not implemented yet exits 2;
+  stderr and exits 1 (no traceback); usage errors exit 2;
 * ``--json`` prints one JSON document on stdout and nothing else on stdout; ``--quiet`` prints
   only a one-line summary; progress bars are drawn only when stderr is a terminal.
 
@@ -22,7 +22,7 @@ from typing import Any
 import typer
 
 from lanekd import __version__
-from lanekd.errors import LaneKDError, NotImplementedCommand
+from lanekd.errors import LaneKDError
 
 try:  # typer >= 0.22 vendors click; older releases use the click package
     from typer import TyperException as _UsageError
@@ -80,10 +80,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if h <= 0 or w <= 0:
         raise typer.BadParameter(f"sizes must be positive, got {text!r}")
     return h, w
-
-
-def _not_implemented(command: str, issue: int) -> None:
-    raise NotImplementedCommand(f"`lanekd {command}` is not implemented yet (issue #{issue})")
 
 
 # === prepare (issue 2) ===
@@ -728,9 +724,6 @@ def main(argv: list[str] | None = None) -> int:
     except _UsageError as e:
         e.show()
         return e.exit_code
-    except NotImplementedCommand as e:
-        err(f"error: {e}")
-        return 2
     except LaneKDError as e:
         err(f"error: {e}")
         return 1

@@ -32,7 +32,3 @@ class DataError(LaneKDError):
 
 class ConfigError(LaneKDError):
     """An invalid option or combination of options."""
-
-
-class NotImplementedCommand(LaneKDError):
-    """A CLI command whose issue has not landed yet (exit code 2)."""
