@@ -90,6 +90,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     p = Path(path)
     if not p.is_file():
         raise LaneKDError(f"{p}: checkpoint not found")
+    import zipfile
+
+    if not zipfile.is_zipfile(p):  # torch.save writes a zip archive; anything else is not ours
+        raise LaneKDError(f"{p}: not a lanekd checkpoint (not a PyTorch checkpoint file)")
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle errors, zip errors, truncated files: all mean "not a checkpoint"
