@@ -33,7 +33,7 @@ def _write_images(folder, frames):
     for i, f in enumerate(frames):
         p = folder / ("sub" if i % 2 else "") / f"img{i}.jpg"
         cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-        names.append(p.relative_to(folder))
+        names.append(p.relative_to(folder.parent))  # outputs keep the input folder's name
     return names
 
 

@@ -39,14 +39,17 @@ def expand_inputs(inputs: list[str]) -> list[Source]:
     """Resolve INPUT arguments: a file, a folder (recursive) or a glob pattern.
 
     Folders contribute every image and video below them, sorted, with paths relative to the
-    folder; files and glob matches keep their file name.
+    folder's parent (``DIR/a/b.jpg`` -> ``DIR_NAME/a/b.jpg``); files and glob matches keep their
+    file name.
     """
     sources: list[Source] = []
     for text in inputs:
         p = Path(text)
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTS)
-            sources += [_classify(f, f.relative_to(p)) for f in found]
+            # keep the folder's own name, so predicting DATA/driver_100_30frame writes
+            # OUT/driver_100_30frame/... and the tree lines up with the dataset for `evaluate`
+            sources += [_classify(f, Path(p.resolve().name) / f.relative_to(p)) for f in found]
         elif p.is_file():
             sources.append(_classify(p, Path(p.name)))
         elif any(ch in text for ch in "*?["):
