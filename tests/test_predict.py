@@ -144,3 +144,18 @@ def test_visualize_attention_and_bench(tmp_path, cli, ckpt):
     res = json.loads(stdout)
     assert res["model_only"]["median_ms"] > 0 and res["end_to_end"]["median_ms"] > 0
     assert res["params"] > 0 and res["gflops"] > 0
+
+
+def test_predict_tree_lines_up_with_culane_layout_for_evaluate(tmp_path, cli, ckpt):
+    data, pred = tmp_path / "culane", tmp_path / "pred"
+    assert cli("prepare", "synthetic", "--layout", "culane", "--n", "6", "--split", "test", "--out", data,
+               "--quiet")[0] == 0
+    code, _, err = cli("predict", ckpt, data / "driver_synth", "--out", pred, "--format", "culane", "--quiet",
+                       "--threshold", "0.1")
+    assert code == 0, err
+    names = [line.strip().lstrip("/") for line in (data / "list" / "test.txt").read_text().splitlines()]
+    assert all((pred / name).with_suffix(".lines.txt").is_file() for name in names)
+    code, out, err = cli("evaluate", "--benchmark", "culane", "--gt", data, "--pred", pred, "--json")
+    assert code == 0, err
+    overall = json.loads(out)["overall"]
+    assert overall["fp"] > 0  # every slot of the test model is predicted, so no prediction is "missing"
