@@ -159,3 +159,18 @@ def test_predict_tree_lines_up_with_culane_layout_for_evaluate(tmp_path, cli, ck
     assert code == 0, err
     overall = json.loads(out)["overall"]
     assert overall["fp"] > 0  # every slot of the test model is predicted, so no prediction is "missing"
+
+
+def test_visualize_data_draws_image_label_and_lanes(tmp_path, cli):
+    from tests.engine_data import make_tiny_h5
+
+    h5 = make_tiny_h5(tmp_path / "d.h5", n=2, size=(64, 160))
+    out = tmp_path / "sample.png"
+    code, _, err = cli("visualize", "data", h5, "--index", "1", "--out", out)
+    assert code == 0, err
+    fig = cv2.imread(str(out))
+    assert fig.shape == (3 * (64 + 28), 160, 3)  # image, label map, lanes; each with a caption band
+    label_panel = fig[2 * 28 + 64: 2 * (28 + 64)]
+    assert (label_panel.max(axis=2) > 200).any()  # slot colours drawn over the label pixels
+    code, _, err = cli("visualize", "data", h5, "--index", "5", "--out", out)
+    assert code == 1 and "out of range" in err
