@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from lanekd.utils.io import atomic_path
+from lanekd.utils.io import atomic_path, write_text_atomic
 
 
 def _fmt(v: float) -> str:
@@ -40,8 +40,7 @@ def format_culane_lines(lanes: Sequence[np.ndarray]) -> str:
 
 def write_culane_lines(path: str | Path, lanes: Sequence[np.ndarray]) -> Path:
     """Write one CULane-format ``.lines.txt`` file atomically; returns its path."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(format_culane_lines(lanes))
+    write_text_atomic(path, format_culane_lines(lanes))
     return Path(path)
 
 
