@@ -307,11 +307,9 @@ def prepare_dataset(
         n = 2000 if n is None else int(n)
         if n < 0:
             raise ConfigError(f"--n must be >= 0, got {n}")
-        source_size = tuple(info.source_size)
-    else:
-        if samples is None and root is None:
-            raise ConfigError(f"--root is required for dataset {dataset!r}")
-        source_size = tuple(info.source_size)
+    elif samples is None and root is None:
+        raise ConfigError(f"--root is required for dataset {dataset!r}")
+    source_size = tuple(info.source_size)
     geo = _Geometry(dataset=dataset, size=size, crop_top=crop_top, num_slots=info.num_slots,  # type: ignore[arg-type]
                     num_classes=info.num_classes,
                     line_width_at_source=float(info.line_width_at_source),
