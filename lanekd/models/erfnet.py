@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lanekd.models.common import ExistenceBranch, LaneNet
+from lanekd.models.enet import p1_conv
 
 
 class DownsamplerBlock(nn.Module):
@@ -101,10 +102,8 @@ class ERFNet(LaneNet):
                                      _upsampler(64, 16), NonBottleneck1D(16, 0.0), NonBottleneck1D(16, 0.0),
                                      nn.ConvTranspose2d(16, num_classes, 2, stride=2, bias=True))
         if num_lanes:
-            conv = nn.Sequential(nn.Conv2d(128, 32, 3, padding=4, dilation=4, bias=False),
-                                 nn.BatchNorm2d(32, eps=1e-3), nn.ReLU(inplace=True), nn.Dropout2d(0.1),
-                                 nn.Conv2d(32, num_classes, 1))
-            self.exist = ExistenceBranch(num_classes, num_lanes, input_size, exist_pool, conv)
+            self.exist = ExistenceBranch(num_classes, num_lanes, input_size, exist_pool,
+                                         p1_conv("erfnet", 128, num_classes))
         self.sad_blocks = ("block2", "block4")
         self.feature_channels = {"block1": 16, "block2": 64, "block3": 128, "block4": 128, "encoder": 128}
 
