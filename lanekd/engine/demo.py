@@ -285,7 +285,7 @@ def _draw_attention(runs: Path, test: str, path: Path, device: str) -> None:
 
     ds = LaneDataset(test, train=False)
     sample = ds[0]
-    raw = LaneH5(test)[0]["image"]  # (H, W, 3) RGB uint8
+    raw = LaneH5(test).image(0)  # (H, W, 3) RGB uint8
     h, w = raw.shape[:2]
     rows = []
     for m in ("none", "sad"):

@@ -140,13 +140,13 @@ def evaluate_model(
                 valid = gt_map != 255
                 pixel.append(score_masks((gt_map > 0) & valid, pred_map & valid))
             for idx, pred in zip(batch["index"].tolist(), lanes, strict=True):
-                item = h5[idx]
-                gt = [np.asarray(g, dtype=np.float64) for g in item["lanes"] if len(g) >= 2]
+                gt_lanes, _ = h5.lanes(idx)  # polylines only: no second image decode per sample
+                gt = [np.asarray(g, dtype=np.float64) for g in gt_lanes if len(g) >= 2]
                 pr = [np.asarray(p, dtype=np.float64) for p in pred if len(p) >= 2]
                 counts = np.asarray(score_image(gt, pr, size=source_size), dtype=np.int64)
                 totals += counts
                 if per_category:
-                    cat = str(item.get("category") or "all")
+                    cat = str(h5.categories[idx] or "all")
                     cats.setdefault(cat, np.zeros(3, dtype=np.int64))
                     cats[cat] += counts
     finally:
