@@ -425,8 +425,7 @@ def prepare_dataset(
     else:
         with contextlib.suppress(FileNotFoundError):
             skipped_file.unlink()
-    count = int(read_attrs(out)["count"])
-    return PrepareResult(out=out, dataset=dataset, split=split, count=count, skipped=skipped,
+    return PrepareResult(out=out, dataset=dataset, split=split, count=writer.count, skipped=skipped,
                          skipped_file=skipped_file if skipped else None, size=size,  # type: ignore[arg-type]
                          storage=storage, bytes=out.stat().st_size, seconds=time.perf_counter() - t0,
                          resumed_from=resumed_from)
