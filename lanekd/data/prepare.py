@@ -14,6 +14,7 @@ has the same content as an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -369,7 +370,7 @@ def prepare_dataset(
         items: Iterable[Any] = range(start, n)  # type: ignore[arg-type]
         total: int | None = n - start  # type: ignore[operator]
     else:
-        items = _skip(source, start)
+        items = itertools.islice(source, start, None)
         total = None
 
     if synthetic and total is not None:
@@ -435,12 +436,6 @@ def _close(*generators: Any) -> None:
     for g in generators:
         with contextlib.suppress(Exception):
             g.close()
-
-
-def _skip(items: Iterable[Any], k: int) -> Iterator[Any]:
-    for i, item in enumerate(items):
-        if i >= k:
-            yield item
 
 
 def _param_diff(old: str | None, new: str) -> str:
