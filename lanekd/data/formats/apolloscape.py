@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lanekd.data.formats.common import DirIndex
+from lanekd.data.formats.common import DirIndex, nonblank_lines
 from lanekd.data.formats.info import DATASETS
 from lanekd.data.policy import ErrorPolicy
 from lanekd.data.sample import LaneSample
@@ -229,22 +229,19 @@ Entry = tuple[str, Path, Path, tuple[str, int | None]]
 
 
 def _list_entries(root: Path, list_file: Path, policy: ErrorPolicy) -> Iterator[Entry]:
-    with open(list_file, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            line = raw.strip()
-            if not line:
+    for lineno, raw in nonblank_lines(list_file):
+        line = raw.strip()
+        source = (str(list_file), lineno)
+        if line.lower().endswith(".png") and not re.search(r"\.(jpg|jpeg)\s", line, re.I):
+            label = line  # label-only list (one path per line, spaces allowed)
+            name = image_for_label(label)
+        else:
+            match = _LIST_LINE.match(line)
+            if match is None or any(f not in ("0", "1") for f in match["flags"].split()):
+                policy(DataError(list_file, "expected 'image label [0/1 flags]' or a label path", lineno))
                 continue
-            source = (str(list_file), lineno)
-            if line.lower().endswith(".png") and not re.search(r"\.(jpg|jpeg)\s", line, re.I):
-                label = line  # label-only list (one path per line, spaces allowed)
-                name = image_for_label(label)
-            else:
-                match = _LIST_LINE.match(line)
-                if match is None or any(f not in ("0", "1") for f in match["flags"].split()):
-                    policy(DataError(list_file, "expected 'image label [0/1 flags]' or a label path", lineno))
-                    continue
-                name, label = match["image"], match["label"]
-            yield name, _under(root, name), _under(root, label), source
+            name, label = match["image"], match["label"]
+        yield name, _under(root, name), _under(root, label), source
 
 
 def _folder_entries(root: Path, folder: Path) -> Iterator[Entry]:
