@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lanekd.errors import ConfigError, DataError
-from lanekd.evaluate._masks import iter_mask_pairs, mask_files
+from lanekd.evaluate._masks import check_dirs, check_same_size, iter_mask_pairs, mask_files
 
 
 def score_masks(gt: np.ndarray, pred: np.ndarray, background: int = 0) -> tuple[float, float]:
@@ -177,9 +177,7 @@ def evaluate_lane_marking(gt_dir: str | Path, pred_dir: str | Path,
         scores, in the toolkit's row order.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    for d in (gt_dir, pred_dir):
-        if not d.is_dir():
-            raise DataError(d, "directory not found")
+    check_dirs(gt_dir, pred_dir)
     gts = _pngs_by_stem(gt_dir)
     if not gts:
         raise ConfigError(f"no .png masks under {gt_dir}")
@@ -195,9 +193,7 @@ def evaluate_lane_marking(gt_dir: str | Path, pred_dir: str | Path,
             p = np.zeros_like(g)
         else:
             p = _read_byte_mask(pp)
-            if p.shape != g.shape:
-                raise DataError(pp, f"size {p.shape[1]}x{p.shape[0]} differs from the ground truth "
-                                    f"{g.shape[1]}x{g.shape[0]}")
+            check_same_size(pp, g, p)
         scores = lane_marking_scores(g, p)
         for task in sums:
             sums[task] += scores[task]

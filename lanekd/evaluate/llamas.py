@@ -32,6 +32,7 @@ import numpy as np
 
 from lanekd.data.formats.llamas import LLAMAS_LANE_IDS, clean_llamas_lanes, llamas_lane_rows, load_label_json
 from lanekd.errors import ConfigError, DataError
+from lanekd.evaluate._masks import check_dirs
 from lanekd.evaluate.culane import parse_lines
 
 LLAMAS_SIZE = (717, 1276)
@@ -182,12 +183,6 @@ def _label_files(gt_dir: Path) -> list[tuple[Path, str]]:
     return keyed
 
 
-def _check_dirs(*dirs: Path) -> None:
-    for d in dirs:
-        if not d.is_dir():
-            raise DataError(d, "directory not found")
-
-
 def evaluate_llamas(gt_dir: str | Path, pred_dir: str | Path, iou: float = 0.5, width: int = 30,
                     per_image: bool = False) -> dict[str, Any]:
     """LLAMAS F1 of the labels under ``gt_dir``; every label needs a prediction file (as upstream).
@@ -202,7 +197,7 @@ def evaluate_llamas(gt_dir: str | Path, pred_dir: str | Path, iou: float = 0.5, 
         "num_images", "gt_format"}`` (+ ``"images"`` with ``per_image``).
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    _check_dirs(gt_dir, pred_dir)
+    check_dirs(gt_dir, pred_dir)
     labels = _label_files(gt_dir)
     if labels:
         items = [(key[: -len(".json")] + ".lines.txt", path, "json") for path, key in labels]
@@ -347,7 +342,7 @@ def evaluate_llamas_segmentation(gt_dir: str | Path, pred_dir: str | Path, multi
     import cv2
 
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    _check_dirs(gt_dir, pred_dir)
+    check_dirs(gt_dir, pred_dir)
     labels = _label_files(gt_dir)
     if not labels:
         raise ConfigError(f"no LLAMAS label .json files under {gt_dir}")
