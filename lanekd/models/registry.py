@@ -42,34 +42,25 @@ def erfnet(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: i
     return ERFNet(num_classes, num_lanes, input_size, in_channels, exist_pool, dropout)
 
 
-def _resnet(depth: int, num_classes: int, num_lanes: int, input_size: Size, in_channels: int, head: str,
-            scnn: bool, scnn_kernel: int, psp_pool: str) -> LaneNet:
-    return ResNetLane(depth, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel,
-                      psp_pool)
+def _resnet(depth: int) -> Callable[..., LaneNet]:
+    """The registry factory of the dilated ResNet of ``depth`` (the depth is its only difference)."""
+
+    def factory(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3,
+                head: str = "fcn", scnn: bool = False, scnn_kernel: int = 9,
+                psp_pool: str = "avg") -> LaneNet:
+        return ResNetLane(depth, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel,
+                          psp_pool)
+
+    factory.__name__ = factory.__qualname__ = f"resnet{depth}"
+    factory.__doc__ = (f"Dilated ResNet-{depth}, output stride 8, plain (``fcn``) or ``psp`` head, "
+                       "optional SCNN.")
+    return factory
 
 
-def resnet18(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3, head: str = "fcn",
-             scnn: bool = False, scnn_kernel: int = 9, psp_pool: str = "avg") -> LaneNet:
-    """Dilated ResNet-18, output stride 8, plain (``fcn``) or ``psp`` head, optional SCNN."""
-    return _resnet(18, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel, psp_pool)
-
-
-def resnet34(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3, head: str = "fcn",
-             scnn: bool = False, scnn_kernel: int = 9, psp_pool: str = "avg") -> LaneNet:
-    """Dilated ResNet-34, output stride 8, plain (``fcn``) or ``psp`` head, optional SCNN."""
-    return _resnet(34, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel, psp_pool)
-
-
-def resnet50(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3, head: str = "fcn",
-             scnn: bool = False, scnn_kernel: int = 9, psp_pool: str = "avg") -> LaneNet:
-    """Dilated ResNet-50, output stride 8, plain (``fcn``) or ``psp`` head, optional SCNN."""
-    return _resnet(50, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel, psp_pool)
-
-
-def resnet101(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3, head: str = "fcn",
-              scnn: bool = False, scnn_kernel: int = 9, psp_pool: str = "avg") -> LaneNet:
-    """Dilated ResNet-101, output stride 8, plain (``fcn``) or ``psp`` head, optional SCNN."""
-    return _resnet(101, num_classes, num_lanes, input_size, in_channels, head, scnn, scnn_kernel, psp_pool)
+resnet18 = _resnet(18)
+resnet34 = _resnet(34)
+resnet50 = _resnet(50)
+resnet101 = _resnet(101)
 
 
 def scnn(num_classes: int, num_lanes: int, input_size: Size, *, in_channels: int = 3,
