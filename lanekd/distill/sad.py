@@ -103,11 +103,9 @@ class SADDistiller(Distiller):
                 raise ValueError("sad label_mimic needs batch['label']")
             deepest = spatial_softmax(aggregated[-1])
             target, has = label_attention(label.to(deepest.device), tuple(deepest.shape[-2:]))
-            diff = (deepest - target).pow(2) * has.view(-1, 1, 1).to(deepest.dtype)
-            if self.reduction == "sum-mean":
-                total = total + diff.flatten(1).sum(dim=1).mean()
-            else:
-                total = total + diff.mean()
+            # images without lane pixels (all-zero target) contribute nothing
+            masked = deepest * has.view(-1, 1, 1).to(deepest.dtype)
+            total = total + map_mse(masked, target, self.reduction)
         return total
 
     def coefficient(self) -> float:
