@@ -33,7 +33,7 @@ import numpy as np
 from lanekd.data.formats.llamas import LLAMAS_LANE_IDS, clean_llamas_lanes, llamas_lane_rows, load_label_json
 from lanekd.errors import ConfigError, DataError
 from lanekd.evaluate._masks import check_dirs
-from lanekd.evaluate.culane import parse_lines
+from lanekd.evaluate.culane import read_lines_file
 
 LLAMAS_SIZE = (717, 1276)
 GT_FIRST_ROW = 300
@@ -215,7 +215,7 @@ def evaluate_llamas(gt_dir: str | Path, pred_dir: str | Path, iou: float = 0.5, 
         if kind == "json":
             gt = llamas_gt_lanes(read_llamas_label(gt_path), gt_path)
         else:
-            gt = parse_lines(gt_path.read_text(), gt_path)
+            gt = read_lines_file(gt_path)
         c = score_image(gt, read_prediction_lines(pp), iou, width)
         tp, fp, fn = tp + c[0], fp + c[1], fn + c[2]
         images[rel] = {"tp": c[0], "fp": c[1], "fn": c[2]}
