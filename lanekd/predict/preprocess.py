@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from lanekd.export.metadata import ModelMeta
@@ -16,7 +15,8 @@ def crop_rows(height: int, meta: ModelMeta) -> int:
 
 
 def preprocess_batch(images: list[np.ndarray], meta: ModelMeta) -> np.ndarray:
-    """Crop, resize and normalise RGB frames for the network.
+    """Crop, resize and normalise RGB frames for the network, exactly as ``prepare`` and the
+    training dataset do (same resize and normalisation functions).
 
     Args:
         images: ``(H_i, W_i, 3)`` uint8 RGB frames (sizes may differ).
@@ -25,14 +25,14 @@ def preprocess_batch(images: list[np.ndarray], meta: ModelMeta) -> np.ndarray:
     Returns:
         ``(B, 3, H, W)`` float32 array, ``(rgb / 255 - mean) / std``.
     """
+    from lanekd.data.augment import normalize
+    from lanekd.data.render import resize_image
+
     h, w = meta.input_size
     out = np.empty((len(images), 3, h, w), np.float32)
-    mean = np.asarray(meta.mean, np.float32)
-    std = np.asarray(meta.std, np.float32)
     for i, img in enumerate(images):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
-        img = img[crop_rows(img.shape[0], meta):]
-        resized = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        out[i] = ((resized / 255.0 - mean) / std).transpose(2, 0, 1)
+        resized = resize_image(img, (h, w), crop_rows(img.shape[0], meta))
+        out[i] = normalize(resized, meta.mean, meta.std).numpy()
     return out

@@ -34,7 +34,7 @@ def attention_figure(checkpoint: str | Path, image: np.ndarray, device: str = "c
     from lanekd.distill import DistillConfig, attention_map
     from lanekd.engine import load_checkpoint_model
     from lanekd.predict.backends import meta_from_checkpoint
-    from lanekd.predict.preprocess import preprocess_batch
+    from lanekd.predict.preprocess import crop_rows, preprocess_batch
 
     model, ckpt_meta = load_checkpoint_model(checkpoint, device=device)
     meta = meta_from_checkpoint(ckpt_meta, checkpoint)
@@ -49,8 +49,7 @@ def attention_figure(checkpoint: str | Path, image: np.ndarray, device: str = "c
     h, w = meta.input_size
     # show panels at half the network size so four fit on a screen
     ph, pw = max(h // 2, 1), max(w // 2, 1)
-    base = cv2.resize(image[int(round(meta.crop_top * image.shape[0] / meta.source_size[0])):], (pw, ph),
-                      interpolation=cv2.INTER_AREA)
+    base = cv2.resize(image[crop_rows(image.shape[0], meta):], (pw, ph), interpolation=cv2.INTER_AREA)
     panels = [label_caption(base, "input")]
     for name in names:
         att = attention_map(out.features[name].float(),
