@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from lanekd.errors import LaneKDError
 from lanekd.export.metadata import META_KEY, ModelMeta
@@ -23,24 +24,26 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """A lanekd training checkpoint (``last.pt`` / ``best.pt``)."""
+    """A lanekd network in PyTorch (from a training checkpoint, or any built model)."""
 
     name = "torch"
 
-    def __init__(self, path: Path, device: str = "cpu") -> None:
-        import torch
-
-        from lanekd.engine import load_checkpoint_model
+    def __init__(self, model: torch.nn.Module, meta: ModelMeta, device: str = "cpu") -> None:
         from lanekd.export.wrapper import ProbabilityHead
 
-        model, ckpt_meta = load_checkpoint_model(path, device=device)
-        self.meta = meta_from_checkpoint(ckpt_meta, path)
+        self.meta = meta
         self.device = torch.device(device)
         self.head = ProbabilityHead(model).to(self.device).eval()
-        self._torch = torch
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, device: str = "cpu") -> TorchBackend:
+        """A lanekd training checkpoint (``last.pt`` / ``best.pt``)."""
+        from lanekd.engine import load_checkpoint_model
+
+        model, ckpt_meta = load_checkpoint_model(path, device=device)
+        return cls(model, meta_from_checkpoint(ckpt_meta, path), device)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        torch = self._torch
         with torch.inference_mode():
             seg, exist = self.head(torch.from_numpy(x).to(self.device))
         return seg.float().cpu().numpy(), exist.float().cpu().numpy()
@@ -94,8 +97,6 @@ class TorchScriptBackend:
     name = "torchscript"
 
     def __init__(self, path: Path, device: str = "cpu") -> None:
-        import torch
-
         extra = {f"{META_KEY}.json": ""}
         try:
             self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
@@ -106,11 +107,9 @@ class TorchScriptBackend:
                               "(export it with `lanekd export`)")
         self.meta = ModelMeta.from_json(extra[f"{META_KEY}.json"], str(path))
         self.device = torch.device(device)
-        self._torch = torch
         self.path = path
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        torch = self._torch
         if x.shape[2:] != tuple(self.meta.input_size):
             raise LaneKDError(f"{self.path}: model expects input {self.meta.input_size[0]}x"
                               f"{self.meta.input_size[1]}, got {x.shape[2]}x{x.shape[3]}")
@@ -156,4 +155,4 @@ def load_backend(path: str | Path, device: str = "cpu") -> Backend:
         with zipfile.ZipFile(p) as zf:
             if any("/code/" in n or n.startswith("code/") for n in zf.namelist()):
                 return TorchScriptBackend(p, device)
-    return TorchBackend(p, device)
+    return TorchBackend.from_checkpoint(p, device)

@@ -36,22 +36,6 @@ def _stats(times_ms: list[float], batch: int) -> dict[str, float]:
             "ms_per_frame": round(med / batch, 3), "fps": round(1000 * batch / med, 2)}
 
 
-class _RandomInitBackend(TorchBackend):
-    """A registry model with random weights: lets ``bench`` time architectures without training."""
-
-    def __init__(self, name: str, input_size: tuple[int, int], device: str) -> None:
-        import torch
-
-        from lanekd.export.wrapper import ProbabilityHead
-        from lanekd.models import build_model
-
-        model = build_model(name, input_size=input_size)
-        self.meta = ModelMeta(model=name, input_size=input_size, source_size=(590, 1640))
-        self.device = torch.device(device)
-        self.head = ProbabilityHead(model).to(self.device).eval()
-        self._torch = torch
-
-
 def open_for_bench(model: str, input_size: tuple[int, int] | None, device: str) -> Backend:
     """A model file (checkpoint, ONNX, TorchScript) or a registry name (random weights)."""
     if Path(model).exists():
@@ -63,18 +47,15 @@ def open_for_bench(model: str, input_size: tuple[int, int] | None, device: str) 
             raise ConfigError(f"{model}: the checkpoint's existence branch is built for "
                               f"{backend.meta.input_size[0]}x{backend.meta.input_size[1]}")
         return backend
-    from lanekd.models import list_models
+    from lanekd.models import build_model, list_models
 
     if model not in list_models():
         raise ConfigError(f"{model}: neither a model file nor a registered model "
                           f"({', '.join(list_models())})")
-    return _RandomInitBackend(model, input_size or (288, 800), device)
-
-
-def count_parameters(backend: Backend) -> int | None:
-    if isinstance(backend, TorchBackend):
-        return sum(p.numel() for p in backend.head.parameters())
-    return None
+    # a registry model with random weights: times the architecture without training it
+    size = input_size or (288, 800)
+    meta = ModelMeta(model=model, input_size=size, source_size=(590, 1640))
+    return TorchBackend(build_model(model, input_size=size), meta, device)
 
 
 def bench(model: str, input_size: tuple[int, int] | None = None, batch: int = 1, device: str = "cpu",
@@ -107,13 +88,9 @@ def bench(model: str, input_size: tuple[int, int] | None = None, batch: int = 1,
         "input_size": list(meta.input_size), "runs": runs, "warmup": warmup,
         "model_only": _stats(model_ms, batch), "end_to_end": _stats(e2e_ms, batch),
     }
-    params = count_parameters(backend)
-    if params is not None:
-        result["params"] = params
-        try:
-            from lanekd.models import count_flops
+    if isinstance(backend, TorchBackend):  # exported graphs carry no module to count
+        from lanekd.models import count_flops, count_parameters
 
-            result["gflops"] = round(count_flops(backend.head.model, (h, w)) / 1e9, 3)
-        except ImportError:
-            pass
+        result["params"] = count_parameters(backend.head.model)
+        result["gflops"] = round(count_flops(backend.head.model, (h, w)) / 1e9, 3)
     return result
