@@ -356,12 +356,20 @@ _O_DATA = typer.Option(None, "--data", help="Training FILE.h5 from `lanekd prepa
 _O_VAL = typer.Option(None, "--val", help="Validation FILE.h5 (scored with the benchmark metric).")
 _O_ITERS = typer.Option(None, "--iters", min=1, help="Training iterations (default 200 on synthetic data).")
 _O_EPOCHS = typer.Option(None, "--epochs", min=1, help="Training epochs (instead of --iters).")
-_O_BATCH = typer.Option(8, "--batch-size", min=1, help="Global batch size (all processes together).")
-_O_LR = typer.Option(0.01, "--lr", help="Learning rate for the reference batch of 12 (METHODS §2.5).")
+_O_BATCH = typer.Option(None, "--batch-size", min=1, help="Global batch size, all processes together "
+                        "(fast: 8, paper: 12).")
+_O_RECIPE = typer.Option("fast", "--recipe", help="fast (measured fastest on a CPU) or paper (SGD 0.01, "
+                         "Nesterov, poly 0.9, batch 12); fills every schedule flag left unset.")
+_O_OPTIM = typer.Option(None, "--optimizer", help="sgd or adamw (default: the recipe's, sgd).")
+_O_SCHED = typer.Option(None, "--schedule", help="poly, cosine or onecycle (default: the recipe's, poly).")
+_O_MOMENTUM = typer.Option(None, "--momentum", min=0.0, help="SGD momentum / AdamW beta1 (default 0.9).")
+_O_LR = typer.Option(None, "--lr", help="Base learning rate (default: the recipe's; fast: 0.5 for ENet-SAD "
+                     "with SGD, paper: 0.01).")
 _O_SCALE = typer.Option(False, "--scale-lr", help="Scale --lr linearly with the global batch (lr*batch/12).")
-_O_WARMUP = typer.Option(0, "--warmup-iters", min=0, help="Linear LR warm-up iterations (from 0.1x).")
-_O_NESTEROV = typer.Option(True, "--nesterov/--no-nesterov", help="Nesterov momentum (official code: on).")
-_O_WD = typer.Option(1e-4, "--weight-decay", min=0.0, help="SGD weight decay.")
+_O_WARMUP = typer.Option(None, "--warmup-iters", min=0, help="Linear LR warm-up iterations from 0.1x "
+                         "(fast: 100, paper: 0).")
+_O_NESTEROV = typer.Option(None, "--nesterov/--no-nesterov", help="Nesterov momentum (paper: on).")
+_O_WD = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default 1e-4).")
 _O_IOU = typer.Option(False, "--iou-loss", help="Add the SAD paper's soft IoU loss (weight 0.1, §3.4).")
 _O_WORKERS = typer.Option(2, "--workers", min=0, help="DataLoader worker processes.")
 _O_SEED = typer.Option(0, "--seed", help="Seed of initialisation, data order and augmentation.")
@@ -383,6 +391,7 @@ _O_JSON = typer.Option(False, "--json", help="Print the final summary as one JSO
 _O_SYN_N = typer.Option(240, "--synthetic-n", min=1, help="Synthetic training images when --data is absent.")
 # the flags train-teacher and distill share (passed through to TrainConfig)
 _COMMON_TRAIN = ("data", "val", "iters", "epochs", "batch_size", "lr", "scale_lr", "warmup_iters", "nesterov",
+                 "recipe", "optimizer", "schedule", "momentum",
                  "weight_decay", "iou_loss", "workers", "seed", "device", "amp", "channels_last", "compile",
                  "clip_grad", "sync_bn", "resume", "ckpt_every", "val_every", "max_val_images", "log_every",
                  "no_augment", "tensorboard", "synthetic_n")
@@ -431,8 +440,11 @@ def train_teacher_cmd(
                                      "label map, it reconstructs it (METHODS §5.3)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/teacher-MODEL)."),
     data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
-    epochs: int | None = _O_EPOCHS, batch_size: int = _O_BATCH, lr: float = _O_LR, scale_lr: bool = _O_SCALE,
-    warmup_iters: int = _O_WARMUP, nesterov: bool = _O_NESTEROV, weight_decay: float = _O_WD,
+    epochs: int | None = _O_EPOCHS, batch_size: int | None = _O_BATCH, lr: float | None = _O_LR,
+    scale_lr: bool = _O_SCALE,
+    warmup_iters: int | None = _O_WARMUP, nesterov: bool | None = _O_NESTEROV,
+    weight_decay: float | None = _O_WD, recipe: str = _O_RECIPE, optimizer: str | None = _O_OPTIM,
+    schedule: str | None = _O_SCHED, momentum: float | None = _O_MOMENTUM,
     iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
     amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
     clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,
@@ -507,8 +519,11 @@ def distill_cmd(
     at_blocks: str | None = typer.Option(None, "--at-blocks", help="Blocks matched by AT, comma list "
                                          "(default: the student's sad_blocks)."),
     data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
-    epochs: int | None = _O_EPOCHS, batch_size: int = _O_BATCH, lr: float = _O_LR, scale_lr: bool = _O_SCALE,
-    warmup_iters: int = _O_WARMUP, nesterov: bool = _O_NESTEROV, weight_decay: float = _O_WD,
+    epochs: int | None = _O_EPOCHS, batch_size: int | None = _O_BATCH, lr: float | None = _O_LR,
+    scale_lr: bool = _O_SCALE,
+    warmup_iters: int | None = _O_WARMUP, nesterov: bool | None = _O_NESTEROV,
+    weight_decay: float | None = _O_WD, recipe: str = _O_RECIPE, optimizer: str | None = _O_OPTIM,
+    schedule: str | None = _O_SCHED, momentum: float | None = _O_MOMENTUM,
     iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
     amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
     clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,

@@ -44,7 +44,7 @@ def _losses(distillers, student, batch, teacher_out) -> list[float]:
     return [d(out, batch, teacher_out, 0, 1).item() for d in distillers]
 
 
-@pytest.mark.parametrize("dtype, rel", [("float32", 1e-6), ("float16", 2e-3)])
+@pytest.mark.parametrize("dtype, rel", [("float32", 1e-5), ("float16", 2e-3)])
 def test_cached_losses_equal_online(tmp_path: Path, dtype: str, rel: float) -> None:
     ds = _Samples()
     student, teacher = TinyLaneNet(seed=1), TinyLaneNet(width=8, seed=2)

@@ -18,6 +18,25 @@ from lanekd.errors import ConfigError
 REFERENCE_BATCH = 12
 
 AMP_MODES = ("bf16", "fp16")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("poly", "cosine", "onecycle")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+#: Schedule defaults of each recipe. "paper" is the SAD/SCNN schedule (SGD 0.01, Nesterov,
+#: poly 0.9, batch 12); "fast" is the recipe measured to learn fastest on a 2-core CPU
+#: (docs/training.md), with per-model learning rates under "lr".
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True,
+              "schedule": "poly", "warmup_iters": 0, "batch_size": 12},
+    "fast": {"optimizer": "sgd", "lr": {"default": 0.5}, "momentum": 0.9, "weight_decay": 1e-4,
+             "nesterov": False, "schedule": "poly", "warmup_iters": 100, "batch_size": 8},
+}
+#: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
+ADAMW_LR = 2e-3
 METHODS = ("none", "sad", "intra-kd", "lgad", "kd", "at")
 
 
@@ -48,17 +67,27 @@ class TrainConfig:
     augment: bool = True
     max_val_images: int | None = None
 
-    # schedule and optimiser (METHODS §2.5)
+    # schedule and optimiser: ``None`` takes the value of ``recipe`` (see RECIPES)
+    recipe: str = field(default="fast", metadata=_help(
+        "Training recipe that fills every schedule option left unset: fast (measured fastest to learn "
+        "on a CPU, docs/training.md) or paper (SGD 0.01, Nesterov, poly 0.9, batch 12)."))
     iters: int | None = None
     epochs: int | None = None
-    batch_size: int = 12  # global batch (all processes together)
-    lr: float = 0.01  # for the reference batch of 12
+    batch_size: int | None = field(default=None, metadata=_help(
+        "Global batch size, all processes together (fast: 8, paper: 12)."))
+    optimizer: str | None = field(default=None, metadata=_help("Optimiser: sgd or adamw."))
+    lr: float | None = field(default=None, metadata=_help(
+        "Base learning rate (fast: per model, e.g. 0.5 for ENet-SAD with SGD; paper: 0.01)."))
     scale_lr: bool = False  # lr *= batch_size / 12
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    nesterov: bool = True  # the official Torch code uses Nesterov
+    momentum: float | None = field(default=None, metadata=_help("SGD momentum (0.9)."))
+    weight_decay: float | None = field(default=None, metadata=_help("Weight decay (1e-4)."))
+    nesterov: bool | None = field(default=None, metadata=_help(
+        "Nesterov momentum for SGD (paper: on, as the official Torch code)."))
+    schedule: str | None = field(default=None, metadata=_help(
+        "Learning-rate schedule per iteration: poly, cosine or onecycle."))
     poly_power: float = 0.9
-    warmup_iters: int = 0
+    warmup_iters: int | None = field(default=None, metadata=_help(
+        "Linear learning-rate warm-up iterations (fast: 100, paper: 0)."))
     warmup_factor: float = 0.1  # lr multiplier at iteration 0 of the linear warm-up
 
     # supervised loss (METHODS §2.3, §3.4)
@@ -85,8 +114,42 @@ class TrainConfig:
     quiet: bool = False
     tensorboard: bool = False
 
+    def resolved(self) -> TrainConfig:
+        """A copy with every schedule option left ``None`` filled from :data:`RECIPES`.
+
+        The fast recipe's learning rate depends on the model (``RECIPES["fast"]["lr"]``) and on
+        the optimiser: AdamW chosen without ``--lr`` gets :data:`ADAMW_LR`.
+        """
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        rec = RECIPES[self.recipe]
+        out = dataclasses.replace(self)
+        for name in ("optimizer", "momentum", "weight_decay", "nesterov", "schedule", "warmup_iters",
+                     "batch_size"):
+            if getattr(out, name) is None:
+                setattr(out, name, rec[name])
+        if out.lr is None:
+            if out.optimizer != rec["optimizer"]:
+                out.lr = ADAMW_LR if out.optimizer == "adamw" else RECIPES["paper"]["lr"]
+            elif isinstance(rec["lr"], dict):
+                key = "label-input" if self.label_input and "label-input" in rec["lr"] else self.model
+                out.lr = rec["lr"].get(key, rec["lr"]["default"])
+            else:
+                out.lr = rec["lr"]
+        return out
+
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for an inconsistent configuration."""
+        """Raise :class:`ConfigError` for an inconsistent configuration (call on :meth:`resolved`)."""
+        for name in ("optimizer", "lr", "momentum", "weight_decay", "nesterov", "schedule", "warmup_iters",
+                     "batch_size"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"{name} is unset: validate the resolved() config")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.momentum < 0 or self.weight_decay < 0:
+            raise ConfigError("--momentum and --weight-decay must be >= 0")
         if (self.iters is None) == (self.epochs is None):
             if self.iters is None:
                 raise ConfigError("give either --iters or --epochs")
@@ -117,6 +180,7 @@ class TrainConfig:
 
     def effective_lr(self) -> float:
         """The base learning rate after optional linear scaling with the global batch."""
+        assert self.lr is not None and self.batch_size is not None, "call on resolved()"
         return self.lr * self.batch_size / REFERENCE_BATCH if self.scale_lr else self.lr
 
     def to_dict(self) -> dict[str, Any]:

@@ -117,7 +117,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             data=data["train"],
             val=data["val"],
             batch_size=b["batch"],
-            lr=0.01,
             device=cfg.device,
             workers=cfg.workers,
             seed=cfg.seed,

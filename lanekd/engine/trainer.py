@@ -40,7 +40,7 @@ from lanekd.engine.hooks import (
     ValidationHook,
 )
 from lanekd.engine.losses import LaneLoss, onehot_label
-from lanekd.engine.optim import build_poly_scheduler, build_sgd
+from lanekd.engine.optim import build_optimizer, build_scheduler
 from lanekd.engine.sampler import ResumableBatchSampler
 from lanekd.errors import ConfigError, LaneKDError
 from lanekd.models.output import LaneOutput
@@ -474,6 +474,7 @@ def train(
         TrainingInterrupted: SIGINT/SIGTERM (``last.pt`` saved).
         TrainingDiverged: non-finite loss.
     """
+    cfg = cfg.resolved()
     cfg.validate()
     t_start = time.perf_counter()
     dctx = init_distributed(cfg.device)
@@ -571,12 +572,14 @@ def _train(
 
     lr = cfg.effective_lr()
     params = list(model.parameters()) + [p for d in distillers for p in d.parameters()]
-    optimizer = build_sgd(params, lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     sampler = ResumableBatchSampler(
         len(train_set), cfg.batch_size, seed=cfg.seed, rank=dctx.rank, world_size=dctx.world_size
     )
     max_iter = cfg.iters if cfg.iters is not None else cfg.epochs * sampler.batches_per_epoch
-    scheduler = build_poly_scheduler(optimizer, max_iter, cfg.poly_power, cfg.warmup_iters, cfg.warmup_factor)
+    scheduler = build_scheduler(
+        optimizer, max_iter, cfg.schedule, cfg.poly_power, cfg.warmup_iters, cfg.warmup_factor
+    )
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
     gen = torch.Generator()
     gen.manual_seed(cfg.seed)
