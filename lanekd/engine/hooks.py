@@ -151,9 +151,11 @@ class ProgressHook(HookBase):
         t = self.trainer
         done = t.iter - self._start_iter
         img_s = done * t.global_batch / max(time.perf_counter() - self._t0, 1e-9)
-        terms = " ".join(
-            f"{k[5:]}={v:.4f}" for k, v in t.last_losses.items() if v != 0.0 or k == "loss_total"
-        )
+        # the losses of the metrics.jsonl record just written (means over its interval), so the
+        # console and the log agree; the single step's values between records
+        rec = t.last_record if t.last_record is not None and t.last_record["iter"] == t.iter else None
+        losses = {k: v for k, v in rec.items() if k.startswith("loss_")} if rec else t.last_losses
+        terms = " ".join(f"{k[5:]}={v:.4f}" for k, v in losses.items() if v != 0.0 or k == "loss_total")
         return f"{terms} lr={t.lr:.2e} {img_s:.1f} img/s"
 
     def after_step(self) -> None:
@@ -180,7 +182,13 @@ class ProgressHook(HookBase):
 
 class ValidationHook(HookBase):
     """Validate every ``every`` iterations (0 = only at the end) and keep ``best.pt`` for the
-    highest metric (CULane F1 or TuSimple accuracy). Runs on rank 0; other ranks wait."""
+    highest metric (CULane F1 or TuSimple accuracy). Runs on rank 0; other ranks wait.
+
+    Only checkpoints at which every distillation term that switches on during the run is already
+    on are candidates (SAD starts late by default; an earlier checkpoint would be a network
+    trained without it), and a tie goes to the later checkpoint (a plateau keeps the network
+    trained longest). The last validation is always a candidate, so ``best.pt`` always exists.
+    """
 
     def __init__(
         self, evaluate_fn: Any, every: int, logger: MetricsLogger | None, best_path: str | Path
@@ -193,21 +201,32 @@ class ValidationHook(HookBase):
         self.best_iter = -1
         self.last: dict[str, Any] | None = None
 
+    def terms_on(self) -> bool:
+        """Whether every distillation term that is on at the run's last step was on in the step
+        just done (``is_active`` takes the 0-based index of a step)."""
+        t = self.trainer
+        return all(
+            d.is_active(t.iter - 1, t.max_iter) or not d.is_active(t.max_iter - 1, t.max_iter)
+            for d in getattr(t, "distillers", ())
+        )
+
     def _run(self) -> None:
         t = self.trainer
         if t.is_main:
             result = self.evaluate_fn(t.model)
-            self.last = {"type": "val", "iter": t.iter, **result}
+            candidate = self.terms_on()
+            self.last = {"type": "val", "iter": t.iter, **result, "best_candidate": candidate}
             t.last_val = self.last
             if self.logger is not None:
                 self.logger.write(self.last)
-            if result["value"] > self.best:
+            if candidate and result["value"] >= self.best:
                 self.best, self.best_iter = float(result["value"]), t.iter
                 t.save_checkpoint(self.best_path, metrics=self.last)
             if not t.quiet:
+                note = "" if candidate else "; not a best candidate: a distillation term is still off"
                 print(
                     f"[val] iter {t.iter}: {result['metric']} = {result['value']:.4f} "
-                    f"(best {self.best:.4f} @ {self.best_iter})",
+                    f"(best {self.best:.4f} @ {self.best_iter}{note})",
                     file=sys.stderr,
                     flush=True,
                 )

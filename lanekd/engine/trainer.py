@@ -612,7 +612,7 @@ def _train(
         logger = MetricsLogger(out_dir / "metrics.jsonl", cfg.log_every)
         hooks += [
             logger,
-            ProgressHook(cfg.quiet, cfg.log_every, "teacher" if not methods else "+".join(methods)),
+            ProgressHook(cfg.quiet, cfg.log_every, out_dir.name or "train"),  # the run's name
         ]
     if val_evaluate is None and cfg.val is not None:
         val_evaluate = _make_val_fn(cfg, device, num_classes if cfg.label_input else 0)
