@@ -373,3 +373,83 @@ def test_clean_file_fast_path_equals_tolerant_reader() -> None:
         for a, b in zip(fast, slow_rows, strict=True):
             assert a.dtype == np.float32 and np.array_equal(a, b)
     assert clean > 30  # the fast path was exercised
+
+
+# ---------------------------------------------------------------- property test: batched == reference painter
+def _pixel_polyline(rng: np.random.Generator, size: tuple[int, int],
+                    kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer pixel points of one lane of the given kind (what ``cv_round`` of a spline can give)."""
+    H, W = size
+    n = int(rng.integers(2, 40))
+    x = [int(rng.integers(-120, W + 120))]
+    y = [int(rng.integers(-60, H + 60))]
+    for _ in range(n - 1):
+        if kind == "steep":  # mostly vertical, x drifting by a pixel
+            dx, dy = int(rng.integers(-1, 2)), int(rng.choice([-1, 1]) * rng.integers(1, 25))
+        elif kind == "near-horizontal":
+            dx, dy = int(rng.choice([-1, 1]) * rng.integers(1, 40)), int(rng.integers(-1, 2))
+        elif kind == "off-image":  # start and wander outside a border, crossing it at times
+            dx, dy = int(rng.integers(-6, 7)), int(rng.integers(-3, 4))
+        else:  # mixed step lengths, repeated points included
+            dx, dy = (int(v) for v in rng.choice([0, 1, 2, 5, 17, 90]) * rng.integers(-1, 2, 2))
+        x.append(x[-1] + dx)
+        y.append(y[-1] + dy)
+    px, py = np.array(x, np.int64), np.array(y, np.int64)
+    if kind == "off-image":
+        side = int(rng.integers(0, 4))
+        shift = int(rng.integers(-25, 25))
+        if side < 2:
+            px += (0 if side == 0 else W - 1) - px[0] + shift
+        else:
+            py += (0 if side == 2 else H - 1) - py[0] + shift
+    return px, py
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_batched_rasterizer_equals_reference_painter(seed: int) -> None:
+    """Randomised off-image, steep, near-horizontal and mixed lanes, many per batch, pixel for pixel."""
+    rng = np.random.default_rng(100 + seed)
+    size = [(97, 211), (590, 1640), (60, 400)][seed % 3]
+    kinds = ["off-image", "steep", "near-horizontal", "mixed"]
+    lanes = [_pixel_polyline(rng, size, kinds[i % 4]) for i in range(24)]
+    if seed % 4 == 0:  # an INT_MIN lane (a NaN spline) in the same batch
+        lanes.append((np.array([_raster.INT_MIN, 40]), np.array([_raster.INT_MIN, 30])))
+    px = np.concatenate([p for p, _ in lanes])
+    py = np.concatenate([q for _, q in lanes])
+    runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, 30)
+    for k, (x, y) in enumerate(lanes):
+        ref = _raster.draw_lane_reference(x, y, size, 30)
+        assert np.array_equal(runs.shape(k).to_mask(size), ref), (seed, k, x[:4], y[:4])
+        assert int(runs.area[k]) == int(ref.sum())
+    a = np.arange(len(lanes))
+    b = np.roll(a, 1)
+    refs = [_raster.draw_lane_reference(x, y, size, 30).astype(bool) for x, y in lanes]
+    want = [int(np.count_nonzero(refs[i] & refs[j])) for i, j in zip(a, b, strict=True)]
+    assert runs.intersections(a, b).tolist() == want
+
+
+def test_segment_runs_batch_equals_scalar_segments() -> None:
+    rng = np.random.default_rng(9)
+    size = (120, 260)
+    n = 400
+    x0, y0 = rng.integers(-40, 300, n), rng.integers(-40, 160, n)
+    step = rng.choice([1, 2, 4, 12, 80], n)
+    x1, y1 = x0 + rng.integers(-step, step + 1), y0 + rng.integers(-step, step + 1)
+    x1[(x0 == x1) & (y0 == y1)] += 1
+    top, left, right, ok = _raster.segment_runs_batch(x0, y0, x1, y1, size, 30)
+    assert ok.sum() > n // 2
+    for i in range(n):
+        cv = _raster._Canvas(size)
+        _raster._thick_segment(cv, int(x0[i]), int(y0[i]), int(x1[i]), int(y1[i]), 30)
+        m = cv.mask
+        cnt = m.sum(axis=1)
+        first = np.argmax(m, axis=1)
+        last = size[1] - 1 - np.argmax(m[:, ::-1], axis=1)
+        one_run = bool(np.all((cnt == 0) | (last - first + 1 == cnt)))
+        assert bool(ok[i]) == one_run, i
+        if ok[i]:
+            got = np.zeros(size, np.uint8)
+            for t in range(left.shape[1]):
+                if top[i] + t < size[0] and left[i, t] <= right[i, t]:
+                    got[top[i] + t, left[i, t]:right[i, t] + 1] = 1
+            assert np.array_equal(got, m), i

@@ -16,17 +16,20 @@ description (our own code, no OpenCV source):
 
 Two implementations share these rules:
 
-* :func:`draw_lane_reference` - literal, scalar, slow; the definition used by the tests;
-* :func:`lane_shape` - fast path for the common case (a dense, y-monotone chain of pixels away from the
-  image border): each row of the lane is one run ``[left, right]`` obtained from precomputed stamps
-  (disk and per-direction quadrilaterals) with vectorised min/max; anything else falls back to the
-  scalar painter on a bounding-box bitmap.
+* :func:`draw_lane_reference` - literal, scalar, slow; the definition used by the tests (and by
+  ``rasterizer="reference"``);
+* :func:`rasterize_batch` - many lanes at once, vectorised: a y-monotone chain of unit steps is the union
+  of its cap disks plus a few corner pixels (precomputed stamps); longer steps clear of the border add
+  their shape's rows from a table; steps the border clipper touches and lanes that are not y-monotone
+  are drawn by :func:`segment_runs_batch`, the scan converter, outline walker and caps vectorised over
+  segments. Only lanes with ``INT_MIN``/huge points or a single point use the scalar painter.
 
 A lane is returned as a :class:`LaneShape`: either one run per row (``rows``) or a bitmap (``mask``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -172,8 +175,11 @@ def _line2(cv: _Canvas, x1: int, y1: int, x2: int, y2: int) -> None:
             y += 1
 
 
-def _fill_convex_poly(cv: _Canvas, v: list[tuple[int, int]]) -> None:
-    """Convex polygon scan conversion, vertices in 16.16 fixed point (shift 16, 8-connected)."""
+def _fill_convex_poly(cv: _Canvas, v: list[tuple[int, int]], line: Callable[..., None] = _line2) -> None:
+    """Convex polygon scan conversion, vertices in 16.16 fixed point (shift 16, 8-connected).
+
+    ``line`` draws the outline (:func:`_line2`, or its vectorised twin for the bitmap fallback).
+    """
     npts = len(v)
     delta = HALF
     p0 = v[-1]
@@ -186,7 +192,7 @@ def _fill_convex_poly(cv: _Canvas, v: list[tuple[int, int]]) -> None:
         ymax = max(ymax, p[1])
         xmax = max(xmax, p[0])
         xmin = min(xmin, p[0])
-        _line2(cv, p0[0], p0[1], p[0], p[1])
+        line(cv, p0[0], p0[1], p[0], p[1])
         p0 = p
     xmin = (xmin + delta) >> XY_SHIFT
     xmax = (xmax + delta) >> XY_SHIFT
@@ -297,10 +303,11 @@ def cap_radius(width: int) -> int:
     return ((width << (XY_SHIFT - 1)) + HALF) >> XY_SHIFT
 
 
-def _thick_segment(cv: _Canvas, x0: int, y0: int, x1: int, y1: int, width: int, caps: int = 3) -> None:
+def _thick_segment(cv: _Canvas, x0: int, y0: int, x1: int, y1: int, width: int, caps: int = 3,
+                   line: Callable[..., None] = _line2) -> None:
     q = _quad(x0, y0, x1, y1, width)
     if q is not None:
-        _fill_convex_poly(cv, q)
+        _fill_convex_poly(cv, q, line)
     radius = cap_radius(width)
     if caps & 1:
         _circle(cv, x0, y0, radius)
@@ -477,7 +484,7 @@ def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: 
         _circle(cv, int(px[0]), int(py[0]), radius)
     for i in range(len(px) - 1):
         _thick_segment(cv, int(px[i]), int(py[i]), int(px[i + 1]), int(py[i + 1]), width,
-                       caps=3 if i == 0 else 2)
+                       caps=3 if i == 0 else 2, line=_line2 if finite.all() else _line2_np)
     m = cv.mask
     area = int(np.count_nonzero(m))
     if area == 0:
@@ -496,54 +503,246 @@ def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: 
     return LaneShape(area, box, mask=(by, bx, m))
 
 
-_SEG_CACHE: dict[tuple[int, int, int], tuple[int, np.ndarray, np.ndarray] | None] = {}
+# --------------------------------------------------------------------------------------------------
+# Exact thick segments, vectorised over segments (same arithmetic as the scalar painter above)
+# --------------------------------------------------------------------------------------------------
+def _cdiv_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C integer division (truncation toward zero) of int64 arrays, ``b > 0``."""
+    q = np.abs(a) // b
+    return np.where(a < 0, -q, q)
 
 
-def _segment_runs(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], width: int,
-                  R: int) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """Exact row runs of one thick segment (caps included) as (first row, left, right) in absolute
-    coordinates, or None if some row has a hole. Segments clear of the border are cached by shape."""
+def _clip_lines_np(w: int, h: int, x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_clip_line` of many segments (int64 arrays; the same double-precision intercepts)."""
+    right, bottom = w - 1, h - 1
+    x1, y1, x2, y2 = (v.astype(np.int64) for v in (x1, y1, x2, y2))
+
+    def code(x: np.ndarray, y: np.ndarray, with_y: bool = True) -> np.ndarray:
+        c = (x < 0) + (x > right) * 2
+        return c + (y < 0) * 4 + (y > bottom) * 8 if with_y else c
+
+    def cut(m: np.ndarray, a: np.ndarray, u: np.ndarray, du: np.ndarray, dv: np.ndarray) -> np.ndarray:
+        # int(float(a - u) * float(dv) / float(du)) where m, else 0
+        f = np.float64
+        return np.where(m, np.trunc((a - u).astype(f) * dv.astype(f) / du.astype(f)), 0).astype(np.int64)
+
+    c1, c2 = code(x1, y1), code(x2, y2)
+    go = ((c1 & c2) == 0) & ((c1 | c2) != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # first the top/bottom edges (end 1, then end 2 with end 1 already moved), then left/right
+        m = go & ((c1 & 12) != 0)
+        a = np.where(c1 < 8, 0, bottom)
+        x1, y1 = x1 + cut(m, a, y1, y2 - y1, x2 - x1), np.where(m, a, y1)
+        c1 = np.where(m, code(x1, y1, False), c1)
+        m = go & ((c2 & 12) != 0)
+        a = np.where(c2 < 8, 0, bottom)
+        x2, y2 = x2 + cut(m, a, y2, y2 - y1, x2 - x1), np.where(m, a, y2)
+        c2 = np.where(m, code(x2, y2, False), c2)
+        go &= ((c1 & c2) == 0) & ((c1 | c2) != 0)
+        m = go & (c1 != 0)
+        a = np.where(c1 == 1, 0, right)
+        y1, x1 = y1 + cut(m, a, x1, x2 - x1, y2 - y1), np.where(m, a, x1)
+        c1 = np.where(m, 0, c1)
+        m = go & (c2 != 0)
+        a = np.where(c2 == 1, 0, right)
+        y2, x2 = y2 + cut(m, a, x2, x2 - x1, y2 - y1), np.where(m, a, x2)
+        c2 = np.where(m, 0, c2)
+    return (c1 | c2) == 0, x1, y1, x2, y2
+
+
+def _outline_pixels_np(size: tuple[int, int], x1: np.ndarray, y1: np.ndarray, x2: np.ndarray,
+                       y2: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Pixels of :func:`_line2` for L 16.16 lines, clipped to the image: (line index, x, y) of the
+    walks, then of the separately drawn end pixels."""
     H, W = size
-    clear = (min(x0, x0 + dx) > R + 2 and max(x0, x0 + dx) < W - R - 3
-             and min(y0, y0 + dy) > R + 2 and max(y0, y0 + dy) < H - R - 3)
-    if clear:
-        key = (dx, dy, width)
-        if key not in _SEG_CACHE:
-            cx, cy = R + 4 - min(dx, 0), R + 4 - min(dy, 0)
-            csize = (cy + max(dy, 0) + R + 5, cx + max(dx, 0) + R + 5)
-            runs = _segment_runs_on(cx, cy, dx, dy, csize, width, (0, 0, csize[0], csize[1]))
-            _SEG_CACHE[key] = None if runs is None else (runs[0] - cy, runs[1] - cx, runs[2] - cx)
-        rel = _SEG_CACHE[key]
-        if rel is None:
-            return None
-        return rel[0] + y0, rel[1] + x0, rel[2] + x0
-    ylo = max(min(y0, y0 + dy) - R, 0)
-    yhi = min(max(y0, y0 + dy) + R, H - 1)
-    xlo = max(min(x0, x0 + dx) - R, 0)
-    xhi = min(max(x0, x0 + dx) + R, W - 1)
-    if ylo > yhi or xlo > xhi:
-        return ylo, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return _segment_runs_on(x0, y0, dx, dy, size, width, (ylo, xlo, yhi - ylo + 1, xhi - xlo + 1))
+    ok, x1, y1, x2, y2 = _clip_lines_np(W << XY_SHIFT, H << XY_SHIFT, x1, y1, x2, y2)
+    dx, dy = x2 - x1, y2 - y1
+    xmaj = np.abs(dx) > np.abs(dy)
+    flip = np.where(xmaj, dx < 0, dy < 0)
+    x1, x2 = np.where(flip, x2, x1), np.where(flip, x1, x2)
+    y1, y2 = np.where(flip, y2, y1), np.where(flip, y1, y2)
+    dx, dy = x2 - x1, y2 - y1
+    major = np.where(xmaj, dx, dy)
+    step = _cdiv_np(np.where(xmaj, dy, dx) << XY_SHIFT, major | 1)
+    ecount = np.where(ok, major >> XY_SHIFT, -1) + 1  # walk pixels per line (0 when clipped away)
+    line, j = _ragged_arange(ecount)
+    bx, by = x1[line] + HALF, y1[line] + HALF
+    minor = np.where(xmaj[line], by, bx) + j * step[line]
+    xs = np.where(xmaj[line], (bx >> XY_SHIFT) + j, minor >> XY_SHIFT)
+    ys = np.where(xmaj[line], minor >> XY_SHIFT, (by >> XY_SHIFT) + j)
+    end = np.flatnonzero(ok)
+    out = []
+    for li, x, y in ((line, xs, ys), (end, (x2[end] + HALF) >> XY_SHIFT, (y2[end] + HALF) >> XY_SHIFT)):
+        keep = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+        out.append((li[keep], x[keep], y[keep]))
+    return out
 
 
-def _segment_runs_on(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], width: int,
-                     box: tuple[int, int, int, int]) -> tuple[int, np.ndarray, np.ndarray] | None:
-    cv = _Canvas(size, box)
-    _thick_segment(cv, x0, y0, x0 + dx, y0 + dy, width)
-    m = cv.mask
-    cnt = m.sum(axis=1, dtype=np.int64)
-    first = np.argmax(m, axis=1).astype(np.int64)
-    last = m.shape[1] - 1 - np.argmax(m[:, ::-1], axis=1).astype(np.int64)
-    filled = cnt > 0
-    if np.any(filled & (last - first + 1 != cnt)):
-        return None
-    nz = np.flatnonzero(filled)
-    if len(nz) == 0:
-        return cv.y0, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    a, b = int(nz[0]), int(nz[-1]) + 1
-    left = np.where(filled, first + cv.x0, _BIG)[a:b]
-    right = np.where(filled, last + cv.x0, -_BIG)[a:b]
-    return cv.y0 + a, left, right
+def _line2_np(cv: _Canvas, x1: int, y1: int, x2: int, y2: int) -> None:
+    """:func:`_line2` with the pixel walk vectorised (same clipping and fixed-point steps); for the
+    image-crossing outlines of lanes with ``INT_MIN`` points."""
+    ok, x1, y1, x2, y2 = _clip_line(cv.W << XY_SHIFT, cv.H << XY_SHIFT, x1, y1, x2, y2)
+    if not ok:
+        return
+    dx, dy = x2 - x1, y2 - y1
+    xmaj = abs(dx) > abs(dy)
+    if (dx < 0) if xmaj else (dy < 0):
+        x1, y1, x2, y2 = x2, y2, x1, y1
+        dx, dy = -dx, -dy
+    # clipped to the canvas, every value below fits in int64 (no 32/64-bit wrap as in the C code)
+    major, minor = (dx, dy) if xmaj else (dy, dx)
+    step = _cdiv(minor << XY_SHIFT, major | 1)
+    j = np.arange((major >> XY_SHIFT) + 1, dtype=np.int64)
+    bx, by = x1 + HALF, y1 + HALF
+    if xmaj:
+        xs, ys = (bx >> XY_SHIFT) + j, (by + j * step) >> XY_SHIFT
+    else:
+        xs, ys = (bx + j * step) >> XY_SHIFT, (by >> XY_SHIFT) + j
+    xs = np.append(xs, (x2 + HALF) >> XY_SHIFT)
+    ys = np.append(ys, (y2 + HALF) >> XY_SHIFT)
+    keep = (xs >= 0) & (xs < cv.W) & (ys >= 0) & (ys < cv.H)
+    cv.mask[ys[keep] - cv.y0, xs[keep] - cv.x0] = 1
+
+
+def _quads_np(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, width: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_quad` of N segments (none of zero length): vertex x and y, each (N, 4) int64 16.16."""
+    p0x, p0y, p1x, p1y = (v.astype(np.int64) << XY_SHIFT for v in (x0, y0, x1, y1))
+    dx = (p0x - p1x) / XY_ONE
+    dy = (p1y - p0y) / XY_ONE
+    r = ((width << (XY_SHIFT - 1)) + (width & 1) * XY_ONE * 0.5) / np.sqrt(dx * dx + dy * dy)
+    dpx, dpy = np.rint(dy * r).astype(np.int64), np.rint(dx * r).astype(np.int64)
+    vx = np.stack([p0x + dpx, p0x - dpx, p1x - dpx, p1x + dpx], axis=1)
+    vy = np.stack([p0y + dpy, p0y - dpy, p1y - dpy, p1y + dpy], axis=1)
+    return vx, vy
+
+
+def _fill_quads_np(vx: np.ndarray, vy: np.ndarray, size: tuple[int, int], top: np.ndarray, T: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fill_convex_poly` of N quads, row runs (N, T) for rows ``top .. top + T - 1``.
+
+    The scan converter's state machine (two active edges, horizontal edges skipped, an edge budget)
+    runs row by row, vectorised across quads; empty rows have ``left > right``.
+    """
+    H, W = size
+    N = len(vx)
+    ar = np.arange(N)
+    lo = np.full((N, T), _BIG, np.int64)
+    hi = np.full((N, T), -_BIG, np.int64)
+    xmin = (vx.min(axis=1) + HALF) >> XY_SHIFT
+    xmax = (vx.max(axis=1) + HALF) >> XY_SHIFT
+    imin = np.argmin(vy, axis=1)
+    ymin = (vy[ar, imin] + HALF) >> XY_SHIFT
+    ymax = np.minimum((vy.max(axis=1) + HALF) >> XY_SHIFT, H - 1)
+    active = (xmax >= 0) & (ymax >= 0) & (xmin < W) & (ymin < H)
+    e_idx = np.stack([imin, imin], axis=1)
+    e_x = np.full((N, 2), -XY_ONE, np.int64)
+    e_dx = np.zeros((N, 2), np.int64)
+    y = ymin.copy()
+    e_ye = np.stack([y, y], axis=1)
+    edges = np.full(N, 4, np.int64)
+    tyv = (vy + HALF) >> XY_SHIFT
+    while active.any():
+        for i, di in ((0, 1), (1, 3)):
+            pend = active & (y >= e_ye[:, i])
+            idx0 = e_idx[:, i].copy()
+            idx = (idx0 + di) % 4
+            while pend.any():
+                go = edges > 0
+                edges -= pend
+                pend &= go
+                ty = tyv[ar, idx]
+                hit = pend & (ty > y)
+                if hit.any():
+                    h = np.flatnonzero(hit)
+                    xs, xe = vx[h, idx0[h]], vx[h, idx[h]]
+                    e_ye[h, i] = ty[h]
+                    e_dx[h, i] = _cdiv_np((xe - xs) * 2 + (ty[h] - y[h]), 2 * (ty[h] - y[h]))
+                    e_x[h, i] = xs
+                    e_idx[h, i] = idx[h]
+                pend &= ~hit
+                idx0 = np.where(pend, idx, idx0)
+                idx = np.where(pend, (idx + di) % 4, idx)
+        active &= edges >= 0
+        a = np.flatnonzero(active & (y >= 0))
+        xx1 = (e_x[a].min(axis=1) + HALF) >> XY_SHIFT
+        xx2 = (e_x[a].max(axis=1) + HALF) >> XY_SHIFT
+        t = y[a] - top[a]
+        draw = (xx2 >= 0) & (xx1 < W) & (t >= 0) & (t < T)
+        lo[a[draw], t[draw]] = np.maximum(xx1[draw], 0)
+        hi[a[draw], t[draw]] = np.minimum(xx2[draw], W - 1)
+        e_x += e_dx
+        y += 1
+        active &= y <= ymax
+    return lo, hi
+
+
+def segment_runs_batch(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
+                       size: tuple[int, int], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Row runs of N thick segments with both caps, exactly as :func:`_thick_segment` draws them.
+
+    Args:
+        x0, y0, x1, y1: (N,) integer end points (|coordinate| < 2**29, no zero-length segment).
+        size: canvas (H, W).
+        width: thickness (>= 2).
+
+    Returns:
+        ``top`` (N,) first row, ``left``/``right`` (N, T) runs of rows ``top .. top + T - 1`` (empty:
+        ``left > right``, clipped to the image) and ``ok`` (N,) False where some row is not one run.
+    """
+    H, W = size
+    x0, y0, x1, y1 = (np.asarray(v, np.int64) for v in (x0, y0, x1, y1))
+    N = len(x0)
+    rad = cap_radius(width)
+    R = rad + 2
+    top = np.clip(np.minimum(y0, y1) - R, 0, H - 1)
+    bot = np.clip(np.maximum(y0, y1) + R, 0, H - 1)
+    T = int((bot - top).max(initial=0)) + 1
+    rows = top[:, None] + np.arange(T)[None, :]  # (N, T)
+    # intervals of a row: quad fill, the two caps, and per outline edge its walk (a run per row)
+    vx, vy = _quads_np(x0, y0, x1, y1, width)
+    fl, fr = _fill_quads_np(vx, vy, size, top, T)
+    ivl = [fl, fr]
+    w = disk_halfwidths(rad)
+    for cx, cy in ((x0, y0), (x1, y1)):
+        d = rows - cy[:, None]
+        inside = (np.abs(d) <= rad) & (rows < H)
+        half = w[np.clip(d + rad, 0, 2 * rad)]
+        cl = np.maximum(cx[:, None] - half, 0)
+        cr = np.minimum(cx[:, None] + half, W - 1)
+        ivl += [np.where(inside, cl, _BIG), np.where(inside, cr, -_BIG)]
+    ex0 = np.concatenate([vx[:, 3], vx[:, 0], vx[:, 1], vx[:, 2]])
+    ey0 = np.concatenate([vy[:, 3], vy[:, 0], vy[:, 1], vy[:, 2]])
+    ex1 = np.concatenate([vx[:, 0], vx[:, 1], vx[:, 2], vx[:, 3]])
+    ey1 = np.concatenate([vy[:, 0], vy[:, 1], vy[:, 2], vy[:, 3]])
+    # a walk is monotone, so its pixels in one row are a run; its end pixel is drawn apart
+    for line, px, py in _outline_pixels_np(size, ex0, ey0, ex1, ey1):
+        t = py - top[line % N]
+        inwin = (t >= 0) & (t < T)
+        cell = (line * T + t)[inwin]
+        ol = np.full(4 * N * T, _BIG, np.int64)
+        orr = np.full(4 * N * T, -_BIG, np.int64)
+        np.minimum.at(ol, cell, px[inwin])
+        np.maximum.at(orr, cell, px[inwin])
+        for e in range(4):
+            ivl += [ol.reshape(4, N, T)[e], orr.reshape(4, N, T)[e]]
+    nl = len(ivl) // 2
+    lefts = np.stack([ivl[2 * i] for i in range(nl)], axis=-1)  # (N, T, intervals)
+    rights = np.stack([ivl[2 * i + 1] for i in range(nl)], axis=-1)
+    # merge the runs of each row: sort by left end (packed with the right end into one key); a run
+    # starting past the running right end + 1 is a hole
+    empty = lefts > rights
+    span = W + 2
+    key = np.sort(np.where(empty, W * span, lefts * span + rights + 1), axis=-1)
+    sl, sr = key // span, key % span - 1
+    reach = np.maximum.accumulate(sr, axis=-1)
+    gap = (sl[..., 1:] < W) & (reach[..., :-1] >= 0) & (sl[..., 1:] > reach[..., :-1] + 1)
+    left = np.where(sl[..., 0] < W, sl[..., 0], _BIG)
+    right = np.where(reach[..., -1] >= 0, reach[..., -1], -_BIG)
+    ok = ~gap.any(axis=(1, 2))
+    return top, left, right, ok
 
 
 # --------------------------------------------------------------------------------------------------
@@ -803,17 +1002,42 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     extra.append(nb[sub.extra])
     ex = np.unique(np.concatenate(extra))
     ex = ex[~slow[lane_of(ex)]]
-    runs = []
-    for i, lane in zip(ex.tolist(), lane_of(ex).tolist(), strict=True):
-        if slow[lane]:
-            continue
-        r = _segment_runs(int(x0[i]), int(y0[i]), int(sx[i]), int(sy[i]), size, width, R)
-        if r is None:
-            slow[lane] = True  # a row with a hole: the whole lane goes to the bitmap painter
-        else:
-            runs.append((lane, r))
+    # the one-by-one steps of fast lanes: those clear of the border add their shape's rows beyond the
+    # cap disks (table), the others are drawn exactly (batched); a row with a hole makes the lane slow
+    is_extra = np.zeros(len(same), bool)
+    is_extra[ex] = True
+    ex = ex[_touches_image(x0[ex], y0[ex], sx[ex], sy[ex], size, R)]
+    clear = _clear(x0[ex], y0[ex], sx[ex], sy[ex], size, R)
+    fixes = _shapes(width).cells(ex[clear], lane_of(ex[clear]), x0, y0, sx, sy, H, corrections=True)
+    tab = _shapes(width)
+    slow[lane_of(ex[clear])[~tab.ok[tab.ids(sx[ex[clear]], sy[ex[clear]])]]] = True
+    ez = ex[~clear]
+    etop, el, er, eok = segment_runs_batch(x0[ez], y0[ez], x0[ez] + sx[ez], y0[ez] + sy[ez], size, width)
+    slow[lane_of(ez[~eok])] = True
 
-    for k in np.flatnonzero(slow):
+    # slow lanes: every segment drawn exactly, rows merged; lanes with a hole, a single point or huge
+    # coordinates (INT_MIN) are painted on a bitmap
+    huge = np.zeros(K, bool)
+    if n and (min(px.min(), py.min()) < -_EXACT_LIM or max(px.max(), py.max()) > _EXACT_LIM):
+        bad = np.flatnonzero((np.abs(px.astype(np.int64)) > _EXACT_LIM)
+                             | (np.abs(py.astype(np.int64)) > _EXACT_LIM))
+        huge[lane_of(bad)] = True
+    merge = slow & (counts >= 2) & ~huge
+    if merge.any():
+        seg = np.flatnonzero(same)
+        seg = seg[merge[lane_of(seg)]]
+        seg = seg[_touches_image(x0[seg], y0[seg], sx[seg], sy[seg], size, R)]
+        cell, lv_m, rv_m, broken = _segment_cells(seg, lane_of(seg), x0, y0, sx, sy, size, width, R)
+        g, gl, gr, hole = _union_runs(cell, lv_m, rv_m)
+        huge[broken] = True
+        holed = np.setdiff1d(g[hole] // H, broken)
+        for k in holed.tolist():  # several runs in a row: paint the exact runs into a bitmap
+            mine = cell // H == k
+            masks[k] = _runs_bitmap(cell[mine] % H, lv_m[mine], rv_m[mine], W)
+        keep = ~np.isin(g // H, np.union1d(holed, broken))
+        left.ravel()[g[keep]] = gl[keep]
+        right.ravel()[g[keep]] = gr[keep]
+    for k in np.flatnonzero(slow & ((counts < 2) | huge)):
         if counts[k] == 0:
             continue
         shp = _bitmap_shape(px[starts[k]:starts[k + 1]].astype(np.int64),
@@ -829,8 +1053,6 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     if fast.any():
         _fill_fast(fast, px, py, starts, size, width, left, right)
         # corner pixels of the decomposed diagonal steps: interior ones, then those near a border
-        is_extra = np.zeros(len(same), bool)
-        is_extra[ex] = True
         di = np.flatnonzero(diag & ~nearb & ~is_extra)
         kd = (sx[di] + 1) * 3 + sy[di] + 1
         _corners(di, lane_of(di), kd, kd, kd, px, py, size, dec, fast, left, right)
@@ -838,19 +1060,204 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         pos = np.searchsorted(nb, dn)
         kd = (sx[dn] + 1) * 3 + sy[dn] + 1
         _corners(dn, lane_of(dn), kd, sub.vx[pos], sub.vy[pos], px, py, size, dec, fast, left, right)
-    for lane, (r0, lv, rv) in runs:
-        if slow[lane] or not len(lv):
-            continue
-        sl = slice(r0, r0 + len(lv))
-        filled = lv <= rv
-        left[lane, sl] = np.minimum(left[lane, sl], np.where(filled, lv, _B32))
-        right[lane, sl] = np.maximum(right[lane, sl], np.where(filled, rv, -_B32))
+    # one-by-one steps of the fast lanes, merged with what the disks drew
+    cells, lv, rv = fixes
+    use = ~slow[cells // H] if len(cells) else np.zeros(0, bool)
+    np.minimum.at(left.ravel(), cells[use & (lv < _B32)], lv[use & (lv < _B32)])
+    np.maximum.at(right.ravel(), cells[use & (rv > -_B32)], rv[use & (rv > -_B32)])
+    eln = lane_of(ez)
+    use = eok & ~slow[eln]
+    if use.any():
+        rows = etop[use, None] + np.arange(el.shape[1])[None, :]
+        filled = (el[use] <= er[use]) & (rows < H)
+        cell = (eln[use, None] * H + rows)[filled]
+        np.minimum.at(left.ravel(), cell, el[use][filled].astype(np.int32))
+        np.maximum.at(right.ravel(), cell, er[use][filled].astype(np.int32))
     np.maximum(left, 0, out=left)
     np.minimum(right, W - 1, out=right)
     area = np.maximum(right - left + 1, 0).sum(axis=1, dtype=np.int64)
     for k, shp in masks.items():
         area[k] = shp.area
     return RowRuns(left, right, area, masks)
+
+
+
+def _runs_bitmap(rows: np.ndarray, left: np.ndarray, right: np.ndarray, W: int) -> LaneShape:
+    """Bitmap :class:`LaneShape` of the union of runs (row, left..right); unused ends are +-_B32."""
+    use = (left <= right) & (left < _B32) & (right > -_B32)
+    rows, left, right = rows[use], np.maximum(left[use], 0), np.minimum(right[use], W - 1)
+    use = left <= right
+    rows, left, right = rows[use], left[use], right[use]
+    if not len(rows):
+        return EMPTY
+    y0, x0 = int(rows.min()), int(left.min())
+    h, w = int(rows.max()) - y0 + 1, int(right.max()) - x0 + 1
+    acc = np.zeros((h, w + 1), np.int32)
+    np.add.at(acc, (rows - y0, left - x0), 1)
+    np.add.at(acc, (rows - y0, right - x0 + 1), -1)
+    m = (np.cumsum(acc, axis=1)[:, :w] > 0).astype(np.uint8)
+    return LaneShape(int(m.sum()), (y0, x0, y0 + h - 1, x0 + w - 1), mask=(y0, x0, m))
+
+
+_EXACT_LIM = 1 << 12  # beyond this the scan converter's row loop gets long: such lanes use the painter
+_SHAPE_MAX = 16  # steps up to this long in x and y use the shape table when clear of the border
+
+
+def _touches_image(x0: np.ndarray, y0: np.ndarray, sx: np.ndarray, sy: np.ndarray, size: tuple[int, int],
+                   R: int) -> np.ndarray:
+    """Segments that can draw a pixel: their box grown by ``R`` meets the image."""
+    H, W = size
+    return ((np.minimum(x0, x0 + sx) - R <= W - 1) & (np.maximum(x0, x0 + sx) + R >= 0)
+            & (np.minimum(y0, y0 + sy) - R <= H - 1) & (np.maximum(y0, y0 + sy) + R >= 0))
+
+
+def _clear(x0: np.ndarray, y0: np.ndarray, sx: np.ndarray, sy: np.ndarray, size: tuple[int, int],
+           R: int) -> np.ndarray:
+    """Segments short enough for the shape table whose pixels the border clipper cannot touch."""
+    H, W = size
+    return ((np.abs(sx) <= _SHAPE_MAX) & (np.abs(sy) <= _SHAPE_MAX)
+            & (np.minimum(x0, x0 + sx) > R + 2) & (np.maximum(x0, x0 + sx) < W - R - 3)
+            & (np.minimum(y0, y0 + sy) > R + 2) & (np.maximum(y0, y0 + sy) < H - R - 3))
+
+
+class _ShapeTable:
+    """Row runs of thick segments clear of the border, by step (dx, dy), drawn exactly on first use.
+
+    Row ``o`` of a shape is row ``y0 + o - M`` (``M = R + _SHAPE_MAX``) relative to the start pixel,
+    columns relative to ``x0``; ``corr_l``/``corr_r`` mark row ends that reach past the two cap disks
+    (what a fast lane, whose disks are drawn separately, must add).
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.R = cap_radius(width) + 2
+        self.M = self.R + _SHAPE_MAX
+        T = 2 * self.M + 1
+        self.index: dict[int, int] = {}
+        self.left = np.zeros((0, T), np.int32)
+        self.right = np.zeros((0, T), np.int32)
+        self.corr_l = np.zeros((0, T), bool)
+        self.corr_r = np.zeros((0, T), bool)
+        self.ok = np.zeros(0, bool)
+
+    def ids(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+        keys = (sx.astype(np.int64) << 16) + sy
+        uk = np.unique(keys)
+        new = np.array([k for k in uk.tolist() if k not in self.index], np.int64)
+        if len(new):
+            dx = (new + (1 << 15)) >> 16  # keys are dx * 2**16 + dy with |dy| < 2**15
+            self._build(dx, new - (dx << 16))
+            for k in new.tolist():
+                self.index[k] = len(self.index)
+        lut = np.array([self.index[k] for k in uk.tolist()], np.int64)
+        return lut[np.searchsorted(uk, keys)]
+
+    def _build(self, dx: np.ndarray, dy: np.ndarray) -> None:
+        M, T = self.M, 2 * self.M + 1
+        c = M + 4
+        n = len(dx)
+        cx = np.full(n, c)
+        top, lv, rv, ok = segment_runs_batch(cx, cx, cx + dx, cx + dy, (2 * c + 1, 2 * c + 1), self.width)
+        left = np.full((n, T), _B32, np.int64)
+        right = np.full((n, T), -_B32, np.int64)
+        for t in range(lv.shape[1]):
+            o = top + t - c + M
+            use = (o >= 0) & (o < T) & (lv[:, t] <= rv[:, t])
+            left[np.flatnonzero(use), o[use]] = lv[use, t] - c
+            right[np.flatnonzero(use), o[use]] = rv[use, t] - c
+        rad = cap_radius(self.width)
+        w = disk_halfwidths(rad)
+        offs = np.arange(T) - M
+        dl = np.full((n, T), _B32, np.int64)
+        dr = np.full((n, T), -_B32, np.int64)
+        for ex, ey in ((np.zeros(n, np.int64), np.zeros(n, np.int64)), (dx, dy)):
+            d = offs[None, :] - ey[:, None]
+            inside = np.abs(d) <= rad
+            half = w[np.clip(d + rad, 0, 2 * rad)]
+            dl = np.where(inside, np.minimum(dl, ex[:, None] - half), dl)
+            dr = np.where(inside, np.maximum(dr, ex[:, None] + half), dr)
+        filled = left <= right
+        self.left = np.concatenate([self.left, left.astype(np.int32)])
+        self.right = np.concatenate([self.right, right.astype(np.int32)])
+        self.corr_l = np.concatenate([self.corr_l, filled & (left < dl)])
+        self.corr_r = np.concatenate([self.corr_r, filled & (right > dr)])
+        self.ok = np.concatenate([self.ok, ok])
+
+    def cells(self, idx: np.ndarray, lane: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray,
+              sy: np.ndarray, H: int, corrections: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat cells ``lane * H + row`` with run ends of segments ``idx`` (unused end: +-_B32).
+
+        ``corrections``: only the ends that reach past the cap disks; else every row of the shape.
+        """
+        if not len(idx):
+            z = np.zeros(0, np.int64)
+            return z, z.astype(np.int32), z.astype(np.int32)
+        sid = self.ids(sx[idx], sy[idx])
+        if corrections:
+            cl, cr = self.corr_l[sid], self.corr_r[sid]
+            sel = cl | cr
+        else:
+            cl = cr = sel = self.left[sid] <= self.right[sid]
+        i, o = np.nonzero(sel)
+        xs = x0[idx][i]
+        s = sid[i]
+        lv = np.where(cl[i, o], self.left[s, o] + xs, _B32).astype(np.int32)
+        rv = np.where(cr[i, o], self.right[s, o] + xs, -_B32).astype(np.int32)
+        cell = lane[i].astype(np.int64) * H + y0[idx][i] + o - self.M
+        return cell, lv, rv
+
+
+_SHAPE_TABLES: dict[int, _ShapeTable] = {}
+
+
+def _shapes(width: int) -> _ShapeTable:
+    if width not in _SHAPE_TABLES:
+        _SHAPE_TABLES[width] = _ShapeTable(width)
+    return _SHAPE_TABLES[width]
+
+
+def _segment_cells(seg: np.ndarray, lane: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray,
+                   sy: np.ndarray, size: tuple[int, int], width: int, R: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every row run of segments ``seg`` (of lanes ``lane``) as flat cells ``lane * H + row``.
+
+    Returns:
+        (cell, left, right, broken): the runs, and the lanes with a segment that is not one run per row.
+    """
+    H = size[0]
+    clear = _clear(x0[seg], y0[seg], sx[seg], sy[seg], size, R)
+    tab = _shapes(width)
+    cell_a, la, ra = tab.cells(seg[clear], lane[clear], x0, y0, sx, sy, H)
+    broken = [lane[clear][~tab.ok[tab.ids(sx[seg[clear]], sy[seg[clear]])]]] if clear.any() else []
+    ez, ln = seg[~clear], lane[~clear]
+    top, lv, rv, ok = segment_runs_batch(x0[ez], y0[ez], x0[ez] + sx[ez], y0[ez] + sy[ez], size, width)
+    broken.append(ln[~ok])
+    rows = top[:, None] + np.arange(lv.shape[1])[None, :]
+    filled = (lv <= rv) & (rows < H) & ok[:, None]
+    cell_b = (ln[:, None].astype(np.int64) * H + rows)[filled]
+    return (np.concatenate([cell_a, cell_b]), np.concatenate([la, lv[filled].astype(np.int32)]),
+            np.concatenate([ra, rv[filled].astype(np.int32)]),
+            np.unique(np.concatenate(broken)) if broken else np.zeros(0, np.int64))
+
+
+def _union_runs(cell: np.ndarray, left: np.ndarray, right: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Union of runs per cell: (cells, left, right, hole) with ``hole`` where the union is not one run."""
+    order = np.lexsort((left, cell))
+    c, lo, hi = cell[order], left[order].astype(np.int64), right[order].astype(np.int64)
+    if not len(c):
+        return c, lo, hi, np.zeros(0, bool)
+    first = np.ones(len(c), bool)
+    first[1:] = c[1:] != c[:-1]
+    # running right end within a cell: cells are sorted, so offsetting by the cell keeps them apart
+    reach = np.maximum.accumulate((c << 32) + hi + (1 << 30)) - (c << 32) - (1 << 30)
+    gap = np.zeros(len(c), bool)
+    gap[1:] = ~first[1:] & (lo[1:] > reach[:-1] + 1)
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(c)] - 1
+    hole = np.logical_or.reduceat(gap, starts)
+    return c[starts], lo[starts], reach[ends], hole
 
 
 class _Variants:
