@@ -22,6 +22,7 @@ from typing import Any
 import typer
 
 from lanekd import __version__
+from lanekd.cli_options import App, FieldFlags, config_flags, one_of, parse_size
 from lanekd.errors import LaneKDError
 
 try:  # typer >= 0.22 vendors click; older releases use the click package
@@ -29,7 +30,7 @@ try:  # typer >= 0.22 vendors click; older releases use the click package
 except ImportError:  # pragma: no cover
     from click import ClickException as _UsageError
 
-app = typer.Typer(
+app = App(
     name="lanekd",
     help="Train lightweight lane detectors with knowledge distillation (SAD, IntRA-KD, LGAD, KD, AT).",
     no_args_is_help=True,
@@ -71,17 +72,6 @@ def err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (e.g. ``288x800``) into ``(H, W)``."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"expected HxW such as 288x800, got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise typer.BadParameter(f"sizes must be positive, got {text!r}")
-    return h, w
-
-
 # === prepare (issue 2) ===
 _PREPARE_DATASETS = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape", "custom", "synthetic")
 
@@ -106,6 +96,9 @@ def prepare_cmd(
     seed: int = typer.Option(0, "--seed", help="Synthetic only: generator seed."),
     layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
                                "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
+    line_width: int | None = typer.Option(None, "--line-width", min=1, max=64, help="Training label "
+                                          "line width in pixels at --size (default: the dataset's "
+                                          "official width scaled, 4 px at 400 wide for CULane)."),
     flush_every: int = typer.Option(64, "--flush-every", min=1, help="Commit (flush) at least every N "
                                     "samples: how much work a killed conversion can lose before --resume."),
     verify: Path | None = typer.Option(None, "--verify", help="Check the integrity of FILE.h5 "
@@ -138,6 +131,9 @@ def prepare_cmd(
         if dataset != "synthetic":
             raise typer.BadParameter("--layout culane is only for the synthetic dataset",
                                      param_hint="--layout")
+        if size is not None:  # the layout mimics CULane's files, 590x1640 images, as its readers expect
+            raise typer.BadParameter("applies to HDF5 output only; the CULane layout is written at "
+                                     "CULane's 590x1640 (resize when preparing it)", param_hint="--size")
         from lanekd.data.synthetic import write_culane_layout
 
         written = write_culane_layout(out, n, seed=seed, split=split)
@@ -152,14 +148,30 @@ def prepare_cmd(
     from lanekd.data.prepare import prepare_dataset
 
     result = prepare_dataset(
-        dataset, out, root=root, split=split, size=parse_size(size) if size else None, crop_top=crop_top,
+        dataset, out, root=root, split=split, size=_training_size(size) if size else None, crop_top=crop_top,
         workers=workers, resume=resume, on_error=on_error, storage=storage, n=n, seed=seed,
-        flush_every=flush_every, quiet=quiet or json_out,
+        flush_every=flush_every, quiet=quiet or json_out, line_width=line_width,
     )
     if json_out:
         print_json(result.to_json())
     else:
         typer.echo(result.summary())
+
+
+def _training_size(text: str) -> tuple[int, int]:
+    """``--size``: a size the networks accept (their stride, see ``lanekd models``) within the
+    prepare limit, checked before any work."""
+    from lanekd.data.prepare import check_size
+    from lanekd.errors import ConfigError
+    from lanekd.models.common import check_input_size
+
+    size = parse_size(text)
+    try:
+        check_size(size)
+        check_input_size(size)
+    except ConfigError as e:
+        raise typer.BadParameter(f"{text}: {e}", param_hint="--size") from None
+    return size
 
 
 # === info (issue 2) ===
@@ -232,7 +244,8 @@ def evaluate_cmd(
                                                "(default: test_split beside the list)."),
     iou: float = typer.Option(0.5, "--iou", help="CULane/LLAMAS: TP iff matched IoU > this."),
     width: int = typer.Option(30, "--width", help="CULane/LLAMAS: lane line thickness in pixels."),
-    workers: int = typer.Option(1, "--workers", help="CULane/LLAMAS: worker processes."),
+    workers: str = typer.Option("auto", "--workers", help="CULane: worker processes, or auto (the "
+                                                          "available CPU cores)."),
     rasterizer: str = typer.Option("opencv46", "--rasterizer",
                                    help="CULane: opencv46 (official pixels), cv2 (installed cv2.line), "
                                         "reference (slow literal port)."),
@@ -351,66 +364,30 @@ def _culane_table(result: dict[str, Any]) -> Any:
 
 
 # === train-teacher (issue 5) ===
-_O_DATA = typer.Option(None, "--data", help="Training FILE.h5 from `lanekd prepare` (default: the built-in "
-                       "synthetic set, prepared once into the cache).")
-_O_VAL = typer.Option(None, "--val", help="Validation FILE.h5 (scored with the benchmark metric).")
-_O_ITERS = typer.Option(None, "--iters", min=1, help="Training iterations (default 200 on synthetic data).")
-_O_EPOCHS = typer.Option(None, "--epochs", min=1, help="Training epochs (instead of --iters).")
-_O_BATCH = typer.Option(None, "--batch-size", min=1, help="Global batch size, all processes together "
-                        "(fast: 8, paper: 12).")
-_O_RECIPE = typer.Option("fast", "--recipe", help="fast (measured fastest on a CPU) or paper (SGD 0.01, "
-                         "Nesterov, poly 0.9, batch 12); fills every schedule flag left unset.")
-_O_OPTIM = typer.Option(None, "--optimizer", help="sgd or adamw (default: the recipe's, sgd).")
-_O_SCHED = typer.Option(None, "--schedule", help="poly, cosine or onecycle (default: the recipe's, poly).")
-_O_MOMENTUM = typer.Option(None, "--momentum", min=0.0, help="SGD momentum / AdamW beta1 (default 0.9).")
-_O_LR = typer.Option(None, "--lr", help="Base learning rate (default: the recipe's; fast: 0.5 for ENet-SAD "
-                     "with SGD, paper: 0.01).")
-_O_SCALE = typer.Option(False, "--scale-lr", help="Scale --lr linearly with the global batch (lr*batch/12).")
-_O_WARMUP = typer.Option(None, "--warmup-iters", min=0, help="Linear LR warm-up iterations from 0.1x "
-                         "(fast: 100, paper: 0).")
-_O_NESTEROV = typer.Option(None, "--nesterov/--no-nesterov", help="Nesterov momentum (paper: on).")
-_O_WD = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default 1e-4).")
-_O_IOU = typer.Option(False, "--iou-loss", help="Add the SAD paper's soft IoU loss (weight 0.1, §3.4).")
-_O_WORKERS = typer.Option(2, "--workers", min=0, help="DataLoader worker processes.")
-_O_SEED = typer.Option(0, "--seed", help="Seed of initialisation, data order and augmentation.")
-_O_DEVICE = typer.Option("cpu", "--device", help="cpu or cuda (DDP: one GPU per torchrun process).")
-_O_AMP = typer.Option(None, "--amp", help="Mixed precision: bf16, or fp16 (with gradient scaling).")
-_O_CL = typer.Option(False, "--channels-last", help="Use the channels_last memory format (faster on GPUs).")
-_O_COMPILE = typer.Option(False, "--compile", help="Compile the model with torch.compile.")
-_O_CLIP = typer.Option(None, "--clip-grad", help="Clip the gradient norm to this value.")
-_O_SYNCBN = typer.Option(False, "--sync-bn", help="Synchronised BatchNorm across DDP processes (CUDA).")
-_O_RESUME = typer.Option(False, "--resume", help="Continue from OUT/last.pt.")
-_O_CKPT = typer.Option(500, "--ckpt-every", min=0, help="Write last.pt every N iterations (and at the end).")
-_O_VALEVERY = typer.Option(0, "--val-every", min=0, help="Validate every N iterations (0: only at the end).")
-_O_MAXVAL = typer.Option(None, "--max-val-images", min=1, help="Validate on at most this many images.")
-_O_LOGEVERY = typer.Option(10, "--log-every", min=1, help="Write a metrics.jsonl record every N iterations.")
-_O_NOAUG = typer.Option(False, "--no-augment", help="Train without random augmentation.")
-_O_TB = typer.Option(False, "--tensorboard", help="Also write TensorBoard logs (needs lanekd[tensorboard]).")
-_O_QUIET = typer.Option(False, "--quiet", help="No progress output; only the one-line summary.")
-_O_JSON = typer.Option(False, "--json", help="Print the final summary as one JSON document on stdout.")
-_O_SYN_N = typer.Option(240, "--synthetic-n", min=1, help="Synthetic training images when --data is absent.")
-# the flags train-teacher and distill share (passed through to TrainConfig)
-_COMMON_TRAIN = ("data", "val", "iters", "epochs", "batch_size", "lr", "scale_lr", "warmup_iters", "nesterov",
-                 "recipe", "optimizer", "schedule", "momentum",
-                 "weight_decay", "iou_loss", "workers", "seed", "device", "amp", "channels_last", "compile",
-                 "clip_grad", "sync_bn", "resume", "ckpt_every", "val_every", "max_val_images", "log_every",
-                 "no_augment", "tensorboard", "synthetic_n")
+# Their flags are generated from TrainConfig's and DistillConfig's fields (lanekd.cli_options);
+# only the flags that are not one field each are written here.
+_TRAIN_PANELS = ("Model", "Distillation", "Data", "Schedule", "Loss", "Hardware", "Output")
+# fields that are not plain flags in either command (hand-written below, or nested configs)
+_TRAIN_EXCLUDE = ("model", "methods", "distill", "out")
+_O_IOU = typer.Option(False, "--iou-loss", rich_help_panel="Loss",
+                      help="Add the SAD paper's soft IoU loss with its weight 0.1 (as --iou-weight 0.1).")
+_O_JSON = typer.Option(False, "--json", rich_help_panel="Output",
+                       help="Print the final summary as one JSON document on stdout.")
 
 
-def _train_config(**kw: Any) -> Any:
-    """A TrainConfig from the common flags (defaults for the built-in synthetic data)."""
+def _train_config(train: dict[str, Any], iou_loss: bool, json_out: bool, **fixed: Any) -> Any:
+    """A TrainConfig from the generated flags (``train``) and the command's own values."""
     from lanekd.engine import TrainConfig
 
+    kw = {**train, **fixed}
     if kw["iters"] is None and kw["epochs"] is None:
         if kw["data"] is not None:
             raise typer.BadParameter("give --iters or --epochs", param_hint="--iters")
         kw["iters"] = 200
-    iou = kw.pop("iou_loss")
-    augment = not kw.pop("no_augment")
-    data = kw.pop("data")
-    val = kw.pop("val")
-    return TrainConfig(data=str(data) if data else None, val=str(val) if val else None,
-                       iou_weight=0.1 if iou else 0.0, augment=augment, **kw)
+    if iou_loss and not kw["iou_weight"]:
+        kw["iou_weight"] = 0.1
+    kw["quiet"] = kw["quiet"] or json_out
+    return TrainConfig(**kw)
 
 
 def _run_training(cfg: Any, title: str, json_out: bool) -> None:
@@ -433,124 +410,97 @@ def _run_training(cfg: Any, title: str, json_out: bool) -> None:
                f"outputs in {res.out_dir} ({files}, metrics.jsonl)")
 
 
+def _train_flags(*exclude: str) -> FieldFlags:
+    from lanekd.engine.config import TrainConfig
+
+    return FieldFlags(TrainConfig, "train", exclude=_TRAIN_EXCLUDE + exclude)
+
+
 @app.command("train-teacher")
+@config_flags(_train_flags("teacher", "cache_teacher"), panels=_TRAIN_PANELS)
 def train_teacher_cmd(
-    model: str = typer.Option("resnet18", "--model", help="Teacher architecture (see `lanekd models`)."),
-    label_input: bool = typer.Option(False, "--label-input", help="Train LGAD's teacher: fed the one-hot "
-                                     "label map, it reconstructs it (METHODS §5.3)."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/teacher-MODEL)."),
-    data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
-    epochs: int | None = _O_EPOCHS, batch_size: int | None = _O_BATCH, lr: float | None = _O_LR,
-    scale_lr: bool = _O_SCALE,
-    warmup_iters: int | None = _O_WARMUP, nesterov: bool | None = _O_NESTEROV,
-    weight_decay: float | None = _O_WD, recipe: str = _O_RECIPE, optimizer: str | None = _O_OPTIM,
-    schedule: str | None = _O_SCHED, momentum: float | None = _O_MOMENTUM,
-    iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
-    amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
-    clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,
-    ckpt_every: int = _O_CKPT, val_every: int = _O_VALEVERY, max_val_images: int | None = _O_MAXVAL,
-    log_every: int = _O_LOGEVERY, no_augment: bool = _O_NOAUG, tensorboard: bool = _O_TB,
-    synthetic_n: int = _O_SYN_N, quiet: bool = _O_QUIET, json_out: bool = _O_JSON,
+    model: str = typer.Option("resnet18", "--model", metavar="NAME", rich_help_panel="Model",
+                              help="Teacher architecture (see `lanekd models`)."),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR", rich_help_panel="Output",
+                                    help="Output folder (default runs/teacher-MODEL). best.pt is the "
+                                    "best-scoring checkpoint with --val, else the final weights."),
+    iou_loss: bool = _O_IOU, json_out: bool = _O_JSON, train: dict[str, Any] | None = None,
 ) -> None:
     """Train a teacher network (RGB, or label-input for LGAD)."""
-    out = out or Path("runs") / (f"teacher-{model}" + ("-label" if label_input else ""))
-    common = {k: v for k, v in locals().items() if k in _COMMON_TRAIN}
-    cfg = _train_config(model=model, label_input=label_input, out=str(out), quiet=quiet or json_out, **common)
-    _run_training(cfg, f"teacher {model}" + (" (label input)" if label_input else ""), json_out)
+    assert train is not None
+    label = train["label_input"]
+    out = out or Path("runs") / (f"teacher-{model}" + ("-label" if label else ""))
+    cfg = _train_config(train, iou_loss, json_out, model=model, out=str(out))
+    _run_training(cfg, f"teacher {model}" + (" (label input)" if label else ""), json_out)
 
 
 # === distill (issue 5) ===
+def _distill_panel(name: str) -> str:
+    """Help panel of a DistillConfig field: its method's (by the registry's field prefix), else
+    "Distillation" (so a new field always gets a flag)."""
+    from lanekd.distill.methods import methods
+
+    sections = sorted(methods(), key=lambda m: -len(m.section))  # intra_kd_ before kd_
+    return next((_method_panel(m.name) for m in sections if name.startswith(m.section + "_")),
+                "Distillation")
+
+
+def _method_panel(name: str) -> str:
+    return f"--method {name}"
+
+
+def _method_panels() -> tuple[str, ...]:
+    from lanekd.distill.methods import methods
+
+    return tuple(_method_panel(m.name) for m in methods())
+
+
+def _distill_flags() -> FieldFlags:
+    from lanekd.distill.config import DistillConfig
+
+    return FieldFlags(DistillConfig, "distill", aliases={"intra_kd_alpha": ("--alpha",)},
+                      panel=_distill_panel)
+
+
+def _parse_methods(value: str) -> list[str]:
+    """``--method`` as validated method names; a bad name is a usage error (exit 2)."""
+    from lanekd.distill.methods import parse_methods
+
+    try:
+        return parse_methods(value)
+    except LaneKDError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _method_help() -> str:
+    from lanekd.distill.methods import method_help
+
+    return method_help()
+
+
 @app.command("distill")
+@config_flags(_train_flags("label_input"), _distill_flags(),
+              panels=_TRAIN_PANELS + _method_panels())
 def distill_cmd(
-    method: str = typer.Option("sad", "--method", help="none, sad, intra-kd, lgad, kd, at, or a comma list "
-                               "(e.g. sad,kd)."),
-    student: str = typer.Option("enet-sad", "--student", help="Student architecture (see `lanekd models`)."),
-    teacher: Path | None = typer.Option(None, "--teacher", help="Frozen teacher checkpoint (intra-kd, kd, "
-                                        "at: RGB teacher; lgad: `train-teacher --label-input`)."),
-    cache_teacher: bool = typer.Option(False, "--cache-teacher", help="Compute the teacher's targets once "
-                                       "into OUT/teacher_cache.h5 (implies --no-augment)."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/distill-METHOD)."),
-    # SAD (METHODS §3)
-    sad_gamma: float | None = typer.Option(None, "--sad-gamma", help="SAD loss weight gamma (default 0.1)."),
-    sad_start: int | None = typer.Option(None, "--sad-start", help="Iteration at which SAD switches on "
-                                         "(default: 2/3 of training)."),
-    sad_blocks: str | None = typer.Option(None, "--sad-blocks", help="SAD chain, shallow to deep, comma list "
-                                          "(default: the student's sad_blocks)."),
-    sad_p: float | None = typer.Option(None, "--sad-p", help="Attention exponent p of sum_c |A|^p "
-                                       "(default 2)."),
-    sad_detach: bool | None = typer.Option(None, "--sad-detach/--no-sad-detach", help="Stop the gradient "
-                                           "through the deeper (target) map (default: on)."),
-    sad_label_mimic: bool | None = typer.Option(None, "--sad-label-mimic/--no-sad-label-mimic",
-                                                help="Released-code variant: the deepest block also "
-                                                "mimics the label."),
-    sad_reduction: str | None = typer.Option(None, "--sad-reduction", help="sum-mean (default) or mean."),
-    sad_aggregation: str | None = typer.Option(None, "--sad-aggregation", help="Channel aggregation before "
-                                               "the softmax: zscore (default; never one-hot), mean (sum/C) "
-                                               "or sum (the paper's literal formula, saturates)."),
-    # IntRA-KD (METHODS §4)
-    alpha: float | None = typer.Option(None, "--alpha", help="IntRA-KD loss weight alpha (default 1.0)."),
-    intra_kd_kernel: int | None = typer.Option(None, "--intra-kd-kernel", help="AOI box-blur size "
-                                               "(default 11)."),
-    intra_kd_normaliser: str | None = typer.Option(None, "--intra-kd-normaliser", help="Moment normaliser: "
-                                                   "aoi (paper, default) or hw."),
-    intra_kd_student_feature: str | None = typer.Option(None, "--intra-kd-student-feature", help="Student "
-                                                        "feature distilled (default encoder)."),
-    intra_kd_teacher_feature: str | None = typer.Option(None, "--intra-kd-teacher-feature", help="Teacher "
-                                                        "feature used as target (default encoder)."),
-    intra_kd_eps: float | None = typer.Option(None, "--intra-kd-eps", help="Skewness epsilon "
-                                              "(default 1e-10)."),
-    # LGAD (METHODS §5.3)
-    lgad_gamma: float | None = typer.Option(None, "--lgad-gamma", help="LGAD loss weight (default 0.1)."),
-    lgad_blocks: str | None = typer.Option(None, "--lgad-blocks", help="Blocks mimicking the label-input "
-                                           "teacher, comma list (default: the student's sad_blocks)."),
-    lgad_p: float | None = typer.Option(None, "--lgad-p", help="LGAD attention exponent p (default 2)."),
-    lgad_reduction: str | None = typer.Option(None, "--lgad-reduction", help="LGAD MSE reduction: sum-mean "
-                                              "(default) or mean."),
-    lgad_aggregation: str | None = typer.Option(None, "--lgad-aggregation", help="LGAD channel aggregation: "
-                                                "zscore (default), mean or sum."),
-    # logit KD and attention transfer
-    kd_weight: float | None = typer.Option(None, "--kd-weight", help="Pixel-wise logit KD weight "
-                                           "(default 1)."),
-    kd_temperature: float | None = typer.Option(None, "--kd-temperature", help="KD temperature T "
-                                                "(default 1)."),
-    at_weight: float | None = typer.Option(None, "--at-weight", help="Attention-transfer weight "
-                                           "(default 0.1)."),
-    at_p: float | None = typer.Option(None, "--at-p", help="AT attention exponent p (default 2)."),
-    at_blocks: str | None = typer.Option(None, "--at-blocks", help="Blocks matched by AT, comma list "
-                                         "(default: the student's sad_blocks)."),
-    data: Path | None = _O_DATA, val: Path | None = _O_VAL, iters: int | None = _O_ITERS,
-    epochs: int | None = _O_EPOCHS, batch_size: int | None = _O_BATCH, lr: float | None = _O_LR,
-    scale_lr: bool = _O_SCALE,
-    warmup_iters: int | None = _O_WARMUP, nesterov: bool | None = _O_NESTEROV,
-    weight_decay: float | None = _O_WD, recipe: str = _O_RECIPE, optimizer: str | None = _O_OPTIM,
-    schedule: str | None = _O_SCHED, momentum: float | None = _O_MOMENTUM,
-    iou_loss: bool = _O_IOU, workers: int = _O_WORKERS, seed: int = _O_SEED, device: str = _O_DEVICE,
-    amp: str | None = _O_AMP, channels_last: bool = _O_CL, compile: bool = _O_COMPILE,
-    clip_grad: float | None = _O_CLIP, sync_bn: bool = _O_SYNCBN, resume: bool = _O_RESUME,
-    ckpt_every: int = _O_CKPT, val_every: int = _O_VALEVERY, max_val_images: int | None = _O_MAXVAL,
-    log_every: int = _O_LOGEVERY, no_augment: bool = _O_NOAUG, tensorboard: bool = _O_TB,
-    synthetic_n: int = _O_SYN_N, quiet: bool = _O_QUIET, json_out: bool = _O_JSON,
+    method: str = typer.Option("sad", "--method", metavar="NAMES", rich_help_panel="Distillation",
+                               help=_method_help()),
+    student: str = typer.Option("enet-sad", "--student", metavar="NAME", rich_help_panel="Model",
+                                help="Student architecture (see `lanekd models`)."),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR", rich_help_panel="Output",
+                                    help="Output folder (default runs/distill-METHOD-STUDENT). best.pt is "
+                                    "the best-scoring checkpoint with --val, else the final weights."),
+    iou_loss: bool = _O_IOU, json_out: bool = _O_JSON,
+    train: dict[str, Any] | None = None, distill: dict[str, Any] | None = None,
 ) -> None:
     """Train a student with one or more distillation methods."""
-    from lanekd.distill import DistillConfig, parse_methods
+    from lanekd.distill import DistillConfig
 
-    methods = parse_methods(method)
-    given = {"sad_gamma": sad_gamma, "sad_start": sad_start, "sad_blocks": sad_blocks, "sad_p": sad_p,
-             "sad_detach": sad_detach, "sad_label_mimic": sad_label_mimic, "sad_reduction": sad_reduction,
-             "sad_aggregation": sad_aggregation, "lgad_aggregation": lgad_aggregation,
-             "intra_kd_alpha": alpha, "intra_kd_kernel": intra_kd_kernel,
-             "intra_kd_normaliser": intra_kd_normaliser, "intra_kd_student_feature": intra_kd_student_feature,
-             "intra_kd_teacher_feature": intra_kd_teacher_feature, "intra_kd_eps": intra_kd_eps,
-             "lgad_gamma": lgad_gamma, "lgad_blocks": lgad_blocks, "lgad_p": lgad_p,
-             "lgad_reduction": lgad_reduction, "kd_weight": kd_weight, "kd_temperature": kd_temperature,
-             "at_weight": at_weight, "at_p": at_p, "at_blocks": at_blocks}
-    dcfg = DistillConfig.from_dict({k: v for k, v in given.items() if v is not None})
+    assert train is not None and distill is not None
+    methods = _parse_methods(method)
     name = "+".join(methods) if methods else "none"
     out = out or Path("runs") / f"distill-{name.replace('+', '-')}-{student}"
-    common = {k: v for k, v in locals().items() if k in _COMMON_TRAIN}
-    cfg = _train_config(model=student, methods=methods, teacher=str(teacher) if teacher else None,
-                        cache_teacher=cache_teacher, distill=dcfg, out=str(out), quiet=quiet or json_out,
-                        **common)
+    cfg = _train_config(train, iou_loss, json_out, model=student, methods=methods,
+                        distill=DistillConfig.from_dict(distill), out=str(out))
     _run_training(cfg, f"distill {name} -> {student}", json_out)
 
 
@@ -586,7 +536,8 @@ def demo_cmd(
 @app.command("export")
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="A lanekd training checkpoint (last.pt / best.pt)."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript.",
+                            callback=one_of("lanekd.export.core:FORMATS")),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.onnx / .pt)."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset version (18 is native to the exporter)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export with a symbolic batch size."),
@@ -626,7 +577,8 @@ def predict_cmd(
     model: Path = typer.Argument(..., help="Checkpoint (.pt), ONNX (.onnx) or TorchScript file."),
     inputs: list[str] = typer.Argument(..., help="Images, folders, glob patterns or video files."),
     out: str = typer.Option(..., "--out", "-o", help="Output folder ('-' = stdout, json format only)."),
-    fmt: str = typer.Option("culane", "--format", "-f", help="culane, tusimple, overlay or json."),
+    fmt: str = typer.Option("culane", "--format", "-f", help="culane, tusimple, overlay or json.",
+                            callback=one_of("lanekd.predict.run:FORMATS")),
     batch: int = typer.Option(8, "--batch", "-b", help="Frames per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     no_spline: bool = typer.Option(False, "--no-spline", help="Output the raw 20-px row points."),
@@ -658,7 +610,7 @@ def predict_cmd(
             f"{info['lanes']} lanes, {info['fps']} frames/s; {len(summary.skipped)} skipped; output: {out}")
 
 
-visualize_app = typer.Typer(help="Figures: attention maps of a model, prepared samples.",
+visualize_app = App(help="Figures: attention maps of a model, prepared samples.",
                             no_args_is_help=True)
 app.add_typer(visualize_app, name="visualize")
 
@@ -729,6 +681,11 @@ def bench_cmd(
 # === entry point ===
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises for user errors)."""
+    import os
+
+    # FFmpeg (inside OpenCV) logs its own lines, e.g. "moov atom not found" for a file that is not a
+    # video, before lanekd's one-line error; silence it unless the user asks for its log level.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         rv = app(args=argv, prog_name="lanekd", standalone_mode=False)
     except typer.Exit as e:
@@ -741,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except LaneKDError as e:
         err(f"error: {e}")
+        return 1
+    except OSError as e:  # disk full, permission denied, ... while writing: one line, no traceback
+        from lanekd.utils.io import os_error_message
+
+        err(f"error: {os_error_message(None, e)}")
         return 1
     except KeyboardInterrupt:
         err("Interrupted.")

@@ -430,8 +430,6 @@ def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneSh
 
 def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
     """(tp, fp, fn) of one image from its IoU matrix (maximum-weight matching, strict threshold)."""
-    from scipy.optimize import linear_sum_assignment
-
     g, p = iou.shape
     if g == 0 or p == 0:
         return 0, p, g
@@ -440,6 +438,8 @@ def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int
         # the positive pairs form a matching: every maximum-weight assignment takes all of them
         tp = int(np.count_nonzero(iou > threshold))
         return tp, p - tp, g - tp
+    from scipy.optimize import linear_sum_assignment  # here: most images never need it (slow import)
+
     w = np.nan_to_num(iou, nan=0.0)
     rows, cols = linear_sum_assignment(w, maximize=True)
     matched = iou[rows, cols]
@@ -551,7 +551,7 @@ def _score_chunk(args: tuple[_Job, list[str]]) -> Any:
 
 def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | Path | None = None,
                     split_dir: str | Path | None = None, iou: float = 0.5, width: int = 30,
-                    workers: int = 1, size: tuple[int, int] = CULANE_SIZE, per_image: bool = False,
+                    workers: int | str = "auto", size: tuple[int, int] = CULANE_SIZE, per_image: bool = False,
                     rasterizer: str = "opencv46", strict: bool = False) -> dict[str, Any]:
     """Evaluate a CULane prediction tree like the official tool (see module docstring).
 
@@ -563,7 +563,7 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
             when present. Images of the list that no split names count only in ``overall``.
         iou: TP threshold (strict ``>``).
         width: line thickness in pixels.
-        workers: processes (1 = in-process).
+        workers: processes (1 = in-process; ``"auto"``: the CPUs this process may use).
         size: canvas (H, W).
         per_image: include ``images``: {key: {tp, fp, fn, iou}} in the result.
         rasterizer: ``opencv46`` (default), ``reference`` or ``cv2``; see :func:`rasterize_lane`.
@@ -579,8 +579,7 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
         raise ConfigError(f"--width must be >= 1, got {width}")
     if not 0.0 <= iou <= 1.0:
         raise ConfigError(f"--iou must be in [0, 1], got {iou}")
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    workers = resolve_workers(workers)
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     if not gt_dir.is_dir():
         raise DataError(gt_dir, "ground-truth directory not found")
@@ -625,6 +624,22 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
                                 "iou": [[None if math.isnan(v) else v for v in row] for row in m.tolist()]}
                             for k, c, m in zip(keys, counts, ious, strict=True)}
     return result
+
+
+def resolve_workers(workers: int | str) -> int:
+    """``"auto"`` -> the CPUs available to this process; else a count >= 1 (``ConfigError`` if not)."""
+    if workers == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        n = int(workers)
+    except ValueError:
+        raise ConfigError(f"--workers must be 'auto' or a number >= 1, got {workers!r}") from None
+    if n < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    return n
 
 
 def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]:
