@@ -279,8 +279,11 @@ def evaluate_cmd(
                    f"TP {o['tp']} FP {o['fp']} FN {o['fn']}) over {result['images_evaluated']} images")
         if "cross" in result["splits"]:
             summary += f"; crossroad FP {result['splits']['cross']['fp']}"
-        if result["warnings"]:
-            summary += f"; {result['warnings']} tolerated prediction-line issues"
+        if result["missing_predictions"] * 2 > result["images_evaluated"]:
+            err(f"warning: {result['warning_examples'][0]}")  # also with --json: never score silently
+        issues = result["warnings"] - (result["missing_predictions"] * 2 > result["images_evaluated"])
+        if issues:
+            summary += f"; {issues} tolerated prediction-line issues"
         table = _culane_table(result)
     elif name == "tusimple":
         from lanekd.evaluate.tusimple import evaluate_tusimple, format_tusimple
@@ -357,9 +360,16 @@ def _culane_table(result: dict[str, Any]) -> Any:
     for col in ("category", "TP", "FP", "FN", "precision", "recall", "F1"):
         t.add_column(col, justify="left" if col == "category" else "right")
     rows = list(result["splits"].items()) + [("Total", result["overall"])]
+    undefined = False
     for key, r in rows:
-        t.add_row(SPLIT_TITLES.get(key, key), str(r["tp"]), str(r["fp"]), str(r["fn"]),
-                  f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1'] * 100:.2f}")
+        # -1 is the official tool's "undefined" (no predictions / no lanes): a dash here, -1 in --json
+        p, rc = (f"{r[k]:.4f}" if r[k] >= 0 else "–" for k in ("precision", "recall"))
+        f1 = f"{r['f1'] * 100:.2f}" if r["precision"] >= 0 and r["recall"] >= 0 else "–"
+        undefined |= "–" in (p, rc, f1)
+        t.add_row(SPLIT_TITLES.get(key, key), str(r["tp"]), str(r["fp"]), str(r["fn"]), p, rc, f1)
+    if undefined:
+        t.caption = ("– undefined: no predictions or no ground-truth lanes in that category (the official "
+                     "tool prints -1 / -100; --json keeps those values)")
     return t
 
 
@@ -512,7 +522,10 @@ def demo_cmd(
                                "cores (the numbers are then only indicative)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader worker processes."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the data and of every run."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data and of the teachers; students use "
+                             "SEED, SEED+1, ..."),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, help="Seeds per student method (default: "
+                                     "1 with --quick, 3 full); the report gives mean ± std over them."),
     quiet: bool = typer.Option(False, "--quiet", help="Only the one-line summary."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as one JSON document on stdout."),
 ) -> None:
@@ -522,13 +535,19 @@ def demo_cmd(
 
     try:
         result = run_demo(DemoConfig(out=str(out), quick=quick, device=device, workers=workers, seed=seed,
-                                     quiet=quiet or json_out))
+                                     quiet=quiet or json_out,
+                                     overrides={"seeds": tuple(range(seeds))} if seeds else {}))
     except TrainingInterrupted as e:
         err(f"error: {e} (rerun `lanekd demo` to continue)")
         raise typer.Exit(e.exit_code) from None
     if json_out:
         print_json(result)
         return
+    if not quiet:
+        from lanekd.engine.demo import statement
+
+        for line in statement(result["summary"]):
+            typer.echo(line)
     typer.echo(f"demo finished in {result['elapsed_s']:.0f}s: report {result['report']}")
 
 

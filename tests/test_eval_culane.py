@@ -453,3 +453,64 @@ def test_segment_runs_batch_equals_scalar_segments() -> None:
                 if top[i] + t < size[0] and left[i, t] <= right[i, t]:
                     got[top[i] + t, left[i, t]:right[i, t] + 1] = 1
             assert np.array_equal(got, m), i
+
+
+# ---------------------------------------------------------------- never score silently
+def _tree(tmp: Path, n: int, preds: int) -> tuple[Path, Path]:
+    """``n`` images with one GT lane each; predictions (the GT) for the first ``preds`` only."""
+    lst = []
+    for i in range(n):
+        for sub in ("gt", "pred")[: 1 + (i < preds)]:
+            f = tmp / sub / "drv" / "clip" / f"{i:05d}.lines.txt"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text("800 580 800 300\n")
+        lst.append(f"/drv/clip/{i:05d}.jpg")
+    (tmp / "gt" / "list").mkdir(parents=True, exist_ok=True)
+    (tmp / "gt" / "list" / "test.txt").write_text("\n".join(lst) + "\n")
+    (tmp / "pred").mkdir(exist_ok=True)
+    return tmp / "gt", tmp / "pred"
+
+
+def test_cli_warns_on_empty_prediction_folder(cli, tmp_path: Path) -> None:
+    gt, pred = _tree(tmp_path, 3, preds=0)
+    code, out, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["missing_predictions"] == 3
+    assert "warning:" in err and "none of the 3 prediction files exists" in err
+    assert "none of the 3 prediction files" in doc["warning_examples"][0] and doc["warnings"] == 1
+
+
+def test_cli_warns_when_most_predictions_missing(cli, tmp_path: Path) -> None:
+    gt, pred = _tree(tmp_path, 5, preds=2)
+    code, out, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--quiet")
+    assert code == 0 and "3 of 5 prediction files are missing" in err
+    assert "tolerated" not in out  # the warning is not a prediction-line issue
+    gt, pred = _tree(tmp_path / "b", 5, preds=3)
+    code, _, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--quiet")
+    assert code == 0 and err == ""
+
+
+def test_cli_list_entry_without_ground_truth_is_an_error(cli, tmp_path: Path) -> None:
+    gt, pred = _tree(tmp_path, 2, preds=2)
+    lst = tmp_path / "mine.txt"
+    lst.write_text("/drv/clip/00000.jpg\n/drv/clip/00007.jpg\n")
+    code, out, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--list", lst)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert f"{lst}:2:" in err and "00007.lines.txt" in err and err.count("\n") == 1
+
+
+def test_cli_empty_category_dash_in_table_official_value_in_json(cli, tmp_path: Path) -> None:
+    gt, pred = _tree(tmp_path, 2, preds=2)
+    (gt / "drv" / "clip" / "00001.lines.txt").write_text("")  # crowd image: no lanes, none predicted
+    (pred / "drv" / "clip" / "00001.lines.txt").write_text("")
+    sd = gt / "list" / "test_split"
+    sd.mkdir()
+    (sd / "test0_normal.txt").write_text("drv/clip/00000.jpg\n")
+    (sd / "test1_crowd.txt").write_text("drv/clip/00001.jpg\n")
+    code, out, _ = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--json")
+    crowd = json.loads(out)["splits"]["crowd"]
+    assert code == 0 and (crowd["precision"], crowd["recall"], crowd["f1"] * 100) == (-1.0, -1.0, -100.0)
+    code, out, _ = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred)
+    row = next(line for line in out.splitlines() if "Crowded" in line)
+    assert code == 0 and "–" in row and "-1.0000" not in row and "-100.00" not in row
+    assert "undefined" in out and "100.00" in next(line for line in out.splitlines() if "Normal" in line)

@@ -571,7 +571,9 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
 
     Returns:
         ``{"benchmark": "culane", "overall": {tp, fp, fn, precision, recall, f1}, "splits": {name: {...}},
-        "images_evaluated": N, "warnings": N, "warning_examples": [...], "settings": {...}}``.
+        "images_evaluated": N, "warnings": N, "warning_examples": [...], "missing_predictions": N,
+        "settings": {...}}``. ``warning_examples`` starts with a line saying so when most prediction
+        files are missing; a list entry without a ground-truth file raises :class:`DataError`.
     """
     if rasterizer not in RASTERIZERS:
         raise ConfigError(f"unknown rasterizer {rasterizer!r}; choose from {', '.join(RASTERIZERS)}")
@@ -597,6 +599,7 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
         for name, fname in SPLIT_FILES.items():
             if (sd / fname).is_file():
                 splits[name] = [_image_key(e) for e in read_list(sd / fname)]
+    notes, missing = _check_files(gt_dir, pred_dir, list_path, entries)
     job = _Job(str(gt_dir), str(pred_dir), width, iou, tuple(size), rasterizer, strict)  # type: ignore[arg-type]
     counts, ious, issues = _run(job, entries, workers)
     keys = [_image_key(e) for e in entries]
@@ -607,8 +610,9 @@ def evaluate_culane(gt_dir: str | Path, pred_dir: str | Path, list_file: str | P
         "overall": prf(*(int(v) for v in total)),
         "splits": {},
         "images_evaluated": len(entries),
-        "warnings": len(issues),
-        "warning_examples": [f"{p}:{ln}: {msg}" for p, ln, msg in issues[:5]],
+        "warnings": len(notes) + len(issues),
+        "warning_examples": notes + [f"{p}:{ln}: {msg}" for p, ln, msg in issues[:5]],
+        "missing_predictions": missing,
         "settings": {"iou": iou, "width": width, "size": list(size), "rasterizer": rasterizer},
     }
     for name, skeys in splits.items():
@@ -640,6 +644,35 @@ def resolve_workers(workers: int | str) -> int:
     if n < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     return n
+
+
+def _check_files(gt_dir: Path, pred_dir: Path, list_path: Path, entries: list[str]
+                 ) -> tuple[list[str], int]:
+    """Refuse list entries without ground truth; warn when most prediction files are missing.
+
+    The official tool scores a missing file as an image without lanes, silently: a wrong ``--pred`` or
+    ``--list`` would still give a (meaningless) score.
+    """
+    for entry in entries:
+        gt = lines_path(gt_dir, entry)
+        if not os.path.isfile(gt):
+            raise DataError(list_path, f"entry {entry} has no ground-truth file {gt}",
+                            line=_list_line(list_path, entry))
+    missing = sum(not os.path.isfile(lines_path(pred_dir, e)) for e in entries)
+    if entries and missing == len(entries):
+        return [f"{pred_dir}: none of the {len(entries)} prediction files exists (every image scored as "
+                f"no lanes; e.g. {lines_path(pred_dir, entries[0])})"], missing
+    if missing * 2 > len(entries):
+        return [f"{pred_dir}: {missing} of {len(entries)} prediction files are missing (scored as "
+                "no lanes)"], missing
+    return [], missing
+
+
+def _list_line(path: Path, entry: str) -> int | None:
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.split()[:1] == [entry]:
+            return i
+    return None
 
 
 def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]:
