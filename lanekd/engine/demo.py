@@ -5,20 +5,26 @@ Stages (each resumable: a finished stage is skipped, an interrupted training res
 
 1. prepare synthetic train/val/test splits (``lanekd.data.ensure_synthetic``);
 2. train an RGB teacher (ResNet-18) and LGAD's label-input teacher (ENet-SAD fed the one-hot
-   label map, METHODS §5.3);
-3. train the ENet-SAD student on the same budget (iterations, batch, seed) without
-   distillation and with SAD, IntRA-KD and LGAD;
-4. evaluate every model on the held-out test split with the CULane metric, per category;
-5. write ``report.md`` with PNG figures drawn with OpenCV: the F1 table, training curves and the
-   student's attention maps with and without SAD.
+   label map);
+3. train the ENet-SAD student on the same budget (iterations, batch) without distillation and
+   with SAD, IntRA-KD and LGAD, once per seed of the budget's ``seeds``;
+4. evaluate every model on the held-out test split with the CULane metric, per category, from
+   the checkpoint its validation selected (``best.pt``, see ``ValidationHook``);
+5. write ``report.md`` with PNG figures drawn with OpenCV: test F1 bars, the learning curves of
+   every student, predicted lanes beside the ground truth on test images, the attention maps with
+   and without SAD, the wall time of each stage and a statement of what was learned.
+
+A finished run keeps only its ``best.pt``, without the optimiser state (it is what the report
+scores and what the students' teachers load); ``done.json`` marks it finished.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +36,14 @@ from lanekd.engine.config import TrainConfig
 from lanekd.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 STUDENT_RUNS = ("none", "sad", "intra-kd", "lgad")
+#: What a finished run's checkpoint keeps: enough to rebuild, score and distil from the model.
+_SLIM_KEYS = ("lanekd_checkpoint", "model", "model_args", "data_attrs", "config", "iteration", "metrics")
 
 
 @dataclass
 class DemoConfig:
-    """Demo options; ``quick`` selects the small budget."""
+    """Demo options; ``quick`` selects the small budget, ``overrides`` replaces budget entries
+    (tests and experiments; e.g. ``{"seeds": (0, 1)}``)."""
 
     out: str = "runs/demo"
     quick: bool = False
@@ -42,6 +51,7 @@ class DemoConfig:
     workers: int = 2
     seed: int = 0
     quiet: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def budget(self) -> dict[str, Any]:
         """Sizes and iterations. Quick: 96x256 input, 100 steps of batch 4 per student, about 6 minutes
@@ -58,6 +68,7 @@ class DemoConfig:
                 "student_iters": 100,
                 "batch": 4,
                 "val_every": 50,
+                "seeds": (0,),  # student seeds (added to --seed)
                 "quick": True,
             }
         # ENet-SAD from scratch needs thousands of iterations before it separates lane slots
@@ -71,8 +82,15 @@ class DemoConfig:
             "student_iters": 6000,
             "batch": 8,
             "val_every": 500,
+            "seeds": (0, 1, 2),
             "quick": False,
         }
+
+    def resolved_budget(self) -> dict[str, Any]:
+        """:meth:`budget` with ``overrides`` applied; ``seeds`` defaults to one seed."""
+        b = {"seeds": (0,), **self.budget(), **self.overrides}
+        b["seeds"] = tuple(int(s) for s in b["seeds"])
+        return b
 
 
 def _log(cfg: DemoConfig, msg: str) -> None:
@@ -80,20 +98,44 @@ def _log(cfg: DemoConfig, msg: str) -> None:
         print(f"[demo] {msg}", file=sys.stderr, flush=True)
 
 
+def student_run(method: str, seed: int) -> str:
+    """Folder name (under ``OUT/runs``) of a student run; also its progress-line prefix."""
+    return f"{method}-s{seed}"
+
+
+def _slim_checkpoint(run: Path) -> None:
+    """Keep one model-only checkpoint of a finished run: ``best.pt`` (``last.pt`` without
+    validation), minus the resume state, which nothing needs once ``done.json`` exists."""
+    best, last = run / "best.pt", run / "last.pt"
+    keep = best if best.is_file() else last
+    if not keep.is_file():
+        return
+    from lanekd.engine.checkpoint import read_checkpoint, save_checkpoint
+
+    ckpt = read_checkpoint(keep)
+    slim = {k: ckpt[k] for k in _SLIM_KEYS if k in ckpt and k != "lanekd_checkpoint"}
+    save_checkpoint(best, slim)
+    if last.is_file():
+        last.unlink()
+
+
 def _train_stage(cfg: DemoConfig, name: str, tcfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume, or skip when finished) one run."""
+    """Train (or resume, or skip when finished) one run; the result carries ``checkpoint`` (the
+    slim ``best.pt``) and ``reused`` (finished by an earlier invocation)."""
     from lanekd.engine.trainer import train
 
     out = Path(tcfg.out)
     done = out / "done.json"
     if done.is_file():
         _log(cfg, f"{name}: already trained ({out})")
-        return json.loads(done.read_text())
+        return {**json.loads(done.read_text()), "reused": True}
     tcfg.resume = (out / "last.pt").is_file()
     _log(cfg, f"{name}: training {tcfg.iters} iterations -> {out}" + (" (resuming)" if tcfg.resume else ""))
     res = train(tcfg).to_dict()
+    _slim_checkpoint(out)
+    res["checkpoint"] = str(out / "best.pt")
     write_json_atomic(done, res)
-    return res
+    return {**res, "reused": False}
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -101,16 +143,22 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from lanekd.data import ensure_synthetic
 
     t0 = time.perf_counter()
-    b = cfg.budget()
+    b = cfg.resolved_budget()
     out = Path(cfg.out)
     runs = out / "runs"
     out.mkdir(parents=True, exist_ok=True)
     size = tuple(b["size"])
-    _log(cfg, f"preparing synthetic data at {size[0]}x{size[1]}")
+    stages: list[dict[str, Any]] = []
+    _log(
+        cfg,
+        f"preparing synthetic data at {size[0]}x{size[1]} (cached under $LANEKD_CACHE or ~/.cache/lanekd)",
+    )
+    t = time.perf_counter()
     data = {
         split: str(ensure_synthetic(split, b[f"n_{split}"], size=size, seed=cfg.seed))
         for split in ("train", "val", "test")
     }
+    stages.append({"stage": "synthetic data", "seconds": time.perf_counter() - t, "reused": False})
 
     def tc(**kw: Any) -> TrainConfig:
         base = dict(
@@ -133,68 +181,417 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "data": data,
         "runs": {},
     }
-    results["runs"]["teacher"] = _train_stage(
-        cfg, "teacher resnet18", tc(model="resnet18", iters=b["teacher_iters"], out=str(runs / "teacher"))
-    )
-    results["runs"]["label-teacher"] = _train_stage(
-        cfg,
-        "label-input teacher",
+
+    def stage(key: str, label: str, tcfg: TrainConfig) -> None:
+        res = _train_stage(cfg, label, tcfg)
+        results["runs"][key] = res
+        stages.append({"stage": f"train {label}", "seconds": res["elapsed_s"], "reused": res["reused"]})
+
+    stage("teacher", "teacher", tc(model="resnet18", iters=b["teacher_iters"], out=str(runs / "teacher")))
+    stage(
+        "label-teacher",
+        "label-teacher",
         tc(
             model="enet-sad", label_input=True, iters=b["teacher_iters"] // 2, out=str(runs / "label-teacher")
         ),
     )
+    teachers = {"intra-kd": runs / "teacher" / "best.pt", "lgad": runs / "label-teacher" / "best.pt"}
     for m in STUDENT_RUNS:
-        teacher = {"intra-kd": runs / "teacher" / "last.pt", "lgad": runs / "label-teacher" / "last.pt"}.get(
-            m
-        )
-        results["runs"][m] = _train_stage(
-            cfg,
-            f"student {m}",
-            tc(
-                model="enet-sad",
-                methods=[] if m == "none" else [m],
-                teacher=str(teacher) if teacher else None,
-                iters=b["student_iters"],
-                out=str(runs / m),
-            ),
-        )
+        for s in b["seeds"]:
+            name = student_run(m, cfg.seed + s)
+            teacher = teachers.get(m)
+            stage(
+                name,
+                name,
+                tc(
+                    model="enet-sad",
+                    methods=[] if m == "none" else [m],
+                    teacher=str(teacher) if teacher else None,
+                    iters=b["student_iters"],
+                    seed=cfg.seed + s,
+                    out=str(runs / name),
+                ),
+            )
 
     _log(cfg, "evaluating on the held-out test split")
-    scores = _evaluate_all(cfg, runs, data["test"])
+    models = ["teacher", *(student_run(m, cfg.seed + s) for m in STUDENT_RUNS for s in b["seeds"])]
+    t = time.perf_counter()
+    scores = _evaluate_all(cfg, runs, data["test"], models)
+    stages.append(
+        {"stage": f"test scores ({len(models)} models)", "seconds": time.perf_counter() - t, "reused": False}
+    )
     results["test"] = scores
+    results["summary"] = summarize(scores, b["seeds"], cfg.seed)
+    t = time.perf_counter()
     fig = out / "figures"
     fig.mkdir(exist_ok=True)
-    _draw_f1_table(scores, fig / "f1_table.png")
-    _draw_curves(runs, fig / "training_curves.png")
-    _draw_attention(runs, data["test"], fig / "attention.png", cfg.device)
+    first = {m: runs / student_run(m, cfg.seed + b["seeds"][0]) for m in STUDENT_RUNS}
+    draw_f1_bars(results["summary"], fig / "f1_bars.png")
+    draw_curves(
+        _curves(runs, b["seeds"], cfg.seed), fig / "training_curves.png", markers=_sad_start(first["sad"])
+    )
+    draw_overlays(
+        {
+            "ResNet-18 teacher": runs / "teacher" / "best.pt",
+            **{m: first[m] / "best.pt" for m in STUDENT_RUNS},
+        },
+        data["test"],
+        fig / "test_lanes.png",
+        cfg.device,
+    )
+    _draw_attention(
+        {m: first[m] / "best.pt" for m in ("none", "sad")}, data["test"], fig / "attention.png", cfg.device
+    )
+    stages.append({"stage": "figures", "seconds": time.perf_counter() - t, "reused": False})
+    results["stages"] = stages
+    results["recipe"] = _recipe(first["none"])
     results["elapsed_s"] = time.perf_counter() - t0
+    results["footprint"] = {"out_mb": _size_mb(out), "data_mb": sum(_size_mb(Path(p)) for p in data.values())}
     report = out / "report.md"
-    write_text_atomic(report, _report_md(results, b))
+    write_text_atomic(report, report_md(results, b))
     results["report"] = str(report)
     write_json_atomic(out / "results.json", results)
     return results
 
 
-def _evaluate_all(cfg: DemoConfig, runs: Path, test: str) -> dict[str, Any]:
+def _size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def _recipe(run: Path) -> dict[str, Any]:
+    """The schedule a student actually trained with (its ``config.json``)."""
+    path = run / "config.json"
+    cfg = json.loads(path.read_text()) if path.is_file() else {}
+    keys = (
+        "recipe",
+        "optimizer",
+        "effective_lr",
+        "momentum",
+        "weight_decay",
+        "schedule",
+        "warmup_iters",
+        "batch_size",
+        "max_iter",
+    )
+    return {k: cfg.get(k) for k in keys}
+
+
+def _sad_start(run: Path) -> dict[str, float]:
+    """``{"SAD on": iteration}`` from the SAD run's config (its ``sad_start`` or 2/3 of training)."""
+    from lanekd.distill.sad import resolve_start
+
+    path = run / "config.json"
+    if not path.is_file():
+        return {}
+    cfg = json.loads(path.read_text())
+    start = (cfg.get("distill") or {}).get("sad_start")
+    return {"SAD on": float(resolve_start(start, int(cfg.get("max_iter") or cfg.get("iters") or 0)))}
+
+
+def _evaluate_all(cfg: DemoConfig, runs: Path, test: str, names: list[str]) -> dict[str, Any]:
     from lanekd.engine.checkpoint import load_checkpoint_model
     from lanekd.engine.validation import evaluate_model
 
     cache = runs.parent / "test_scores.json"
     scores: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
-    for name in ("teacher", *STUDENT_RUNS):
+    for name in names:
         if name in scores:
             continue
-        ckpt = runs / name / ("best.pt" if (runs / name / "best.pt").is_file() else "last.pt")
+        t = time.perf_counter()
+        ckpt = runs / name / "best.pt"
         model, meta = load_checkpoint_model(ckpt, device=cfg.device)
-        scores[name] = {"checkpoint": str(ckpt), **evaluate_model(model, test, device=cfg.device)}
+        res = evaluate_model(model, test, device=cfg.device)
+        scores[name] = {
+            "checkpoint": str(ckpt),
+            "iteration": meta["iteration"],
+            "seconds": time.perf_counter() - t,
+            **res,
+        }
         write_json_atomic(cache, scores)
-    return scores
+    return {n: scores[n] for n in names}
 
 
 # ------------------------------------------------------------------------------------------------
-# figures (OpenCV only; matplotlib is not a dependency)
+# numbers: mean ± std over seeds and whether a difference exceeds the spread
+
+
+def empty_category(c: dict[str, Any]) -> bool:
+    """No ground-truth lane in the category (CULane's crossroad: only false positives count), so
+    recall and F1 are undefined; the official tool prints -1 / -100 for it."""
+    if "tp" in c and "fn" in c:
+        return int(c["tp"]) + int(c["fn"]) == 0
+    return float(c.get("f1", 0.0)) < 0
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    a = np.asarray(values, np.float64)
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std(ddof=1)) if len(a) > 1 else None,
+        "n": len(a),
+        "values": [float(v) for v in a],
+    }
+
+
+def summarize(scores: dict[str, Any], seeds: tuple[int, ...], base_seed: int = 0) -> dict[str, Any]:
+    """Per model (the teacher and each student method): mean ± std over seeds of F1, precision,
+    recall, lane-pixel IoU and per-category F1 (empty categories left out), the checkpoint
+    iterations, and for each method its F1 difference to ``none`` with the verdict.
+
+    The verdict: a difference *exceeds the spread* when ``|mean_m - mean_none|`` is larger than the
+    larger of the two sample standard deviations over seeds; with one seed there is no spread and
+    no verdict (``None``).
+    """
+    groups = {
+        "teacher": ["teacher"],
+        **{m: [student_run(m, base_seed + s) for s in seeds] for m in STUDENT_RUNS},
+    }
+    out: dict[str, Any] = {}
+    for key, names in groups.items():
+        rs = [scores[n] for n in names if n in scores]
+        if not rs:
+            continue
+        cats: dict[str, list[float]] = {}
+        fps: dict[str, list[int]] = {}
+        for r in rs:
+            for c, v in r.get("categories", {}).items():
+                if empty_category(v):
+                    fps.setdefault(c, []).append(int(v.get("fp", 0)))
+                else:
+                    cats.setdefault(c, []).append(float(v["f1"]))
+        out[key] = {
+            "runs": names,
+            "iterations": [r.get("iteration") for r in rs],
+            **{
+                k: _stats([float(r.get(k, 0.0)) for r in rs])
+                for k in ("f1", "precision", "recall", "pixel_iou")
+            },
+            "categories": {c: _stats(v) for c, v in sorted(cats.items())},
+            "empty_categories": {c: v for c, v in sorted(fps.items()) if c not in cats},
+        }
+    if "none" in out:
+        base = out["none"]["f1"]
+        for m in STUDENT_RUNS[1:]:
+            if m not in out:
+                continue
+            s = out[m]["f1"]
+            delta = s["mean"] - base["mean"]
+            stds = [v for v in (s["std"], base["std"]) if v is not None]
+            spread = max(stds) if len(stds) == 2 else None
+            out[m]["vs_none"] = {
+                "delta": delta,
+                "spread": spread,
+                "exceeds": None if spread is None else bool(abs(delta) > spread),
+            }
+    return out
+
+
+def _pm(s: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str:
+    if s["std"] is None:
+        return f"{scale * s['mean']:.{digits}f}"
+    return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f}"
+
+
+def _verdict(v: dict[str, Any]) -> str:
+    d = f"{100 * v['delta']:+.1f}"
+    if v["spread"] is None:
+        return f"{d} (1 seed: no spread)"
+    return f"{d} ({'exceeds' if v['exceeds'] else 'inside'} spread {100 * v['spread']:.1f})"
+
+
+_LABELS = {"teacher": "ResNet-18 teacher", "none": "ENet-SAD, no distillation"}
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key, f"ENet-SAD + {key}")
+
+
+def statement(summary: dict[str, Any]) -> list[str]:
+    """Plain sentences on what was and was not learned, generated from the numbers."""
+    if "none" not in summary:
+        return []
+    lines = []
+    students = [m for m in STUDENT_RUNS if m in summary]
+    f1 = {m: summary[m]["f1"]["mean"] for m in summary}
+    learned = [m for m in students if f1[m] >= 0.5]
+    if not learned:
+        px = max(summary[m]["pixel_iou"]["mean"] for m in students)
+        lines.append(
+            "No student learned to detect lanes at this budget: test F1 at most "
+            f"{max(f1[m] for m in students):.2f} "
+            f"(lane-pixel IoU at most {px:.2f}, so the segmentation had only begun)."
+        )
+    else:
+        parts = ", ".join(f"{m} {f1[m]:.2f}" for m in students)
+        lines.append(
+            f"The students learned to detect lanes: test F1 {parts}"
+            + (
+                ""
+                if len(learned) == len(students)
+                else f"; {', '.join(m for m in students if m not in learned)} stayed below 0.5"
+            )
+            + "."
+        )
+    if "teacher" in summary:
+        rel = "above" if f1["teacher"] > f1["none"] else "not above"
+        lines.append(
+            f"The ResNet-18 teacher reaches F1 {f1['teacher']:.2f}, {rel} the plain student "
+            f"({f1['none']:.2f})."
+        )
+    for m in students[1:]:
+        v = summary[m].get("vs_none")
+        if v is None:
+            continue
+        d = f"{v['delta']:+.2f}"
+        if v["spread"] is None:
+            lines.append(f"{m}'s difference to none ({d}) cannot be judged: one seed gives no spread.")
+        elif v["exceeds"]:
+            kind = "a gain" if v["delta"] > 0 else "a loss"
+            lines.append(
+                f"{m}'s difference to none ({d}) exceeds the seed spread ({v['spread']:.2f}): {kind}."
+            )
+        else:
+            lines.append(
+                f"{m}'s difference to none ({d}) is inside the seed spread ({v['spread']:.2f}): "
+                "no measurable effect."
+            )
+    cats = summary["none"]["categories"]
+    if cats and learned:
+        lo = min(cats, key=lambda c: cats[c]["mean"])
+        hi = max(cats, key=lambda c: cats[c]["mean"])
+        lines.append(
+            f"For the plain student the hardest category is {lo} (F1 {cats[lo]['mean']:.2f}), "
+            f"the easiest {hi} ({cats[hi]['mean']:.2f})."
+        )
+        weak = [
+            c
+            for c in cats
+            if all(summary[m]["categories"].get(c, {"mean": 0})["mean"] < 0.5 for m in students)
+        ]
+        if weak:
+            lines.append(f"Not learned by any student (F1 below 0.5): {', '.join(weak)}.")
+    return lines
+
+
+def report_md(results: dict[str, Any], b: dict[str, Any]) -> str:
+    """The report: setup, the F1 tables (mean ± std over seeds), verdicts, figures, stage times."""
+    summ = results["summary"]
+    seeds = b["seeds"]
+    rec = results.get("recipe") or {}
+    recipe = (
+        (
+            f"{rec.get('optimizer')} lr {rec.get('effective_lr')}, {rec.get('schedule')} schedule, "
+            f"{rec.get('warmup_iters')} warm-up iterations (recipe `{rec.get('recipe')}`)"
+        )
+        if rec
+        else "default recipe"
+    )
+    spread = "mean ± sample std over seeds" if len(seeds) > 1 else "one seed: no spread available"
+    cats = sorted({c for s in summ.values() for c in (*s["categories"], *s["empty_categories"])})
+    lines = [
+        "# lanekd demo report",
+        "",
+        f"Synthetic CULane-like scenes at {b['size'][0]}x{b['size'][1]}: {b['n_train']} train, "
+        f"{b['n_val']} val, "
+        f"{b['n_test']} test images. Every student is ENet-SAD trained for {b['student_iters']} iterations "
+        f"(batch {b['batch']}, {recipe}) with {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+        f"({', '.join(str(s) for s in seeds)}); the teacher is ResNet-18 ({b['teacher_iters']} iterations) "
+        "and "
+        "LGAD's teacher an ENet-SAD fed the one-hot label map. Scores are the CULane metric (30-px lanes, "
+        "IoU > 0.5) on the held-out test split, from the checkpoint each run's validation selected: the "
+        "best validation F1 among the checkpoints at which every distillation term of the run was on, ties "
+        "to the later one (column *checkpoint*). Lane-pixel IoU is lane vs background at network resolution.",
+        "",
+        f"## Test scores (%, {spread})",
+        "",
+        "| model | seeds | checkpoint (iteration) | F1 | precision | recall | F1 vs. none | lane px IoU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, s in summ.items():
+        its = ", ".join(str(i) for i in s["iterations"])
+        vs = _verdict(s["vs_none"]) if "vs_none" in s else ""
+        lines.append(
+            f"| {_label(key)} | {s['f1']['n']} | {its} | {_pm(s['f1'])} | {_pm(s['precision'])} | "
+            f"{_pm(s['recall'])} | {vs} | {_pm(s['pixel_iou'])} |"
+        )
+    lines += [
+        "",
+        "*F1 vs. none*: difference of the mean F1 to the undistilled student, in points; it *exceeds the "
+        "spread* when its size is larger than the larger of the two standard deviations over seeds "
+        "(with one seed no spread is available and nothing is claimed).",
+        "",
+        f"## Test F1 per category (%, {spread})",
+        "",
+        "| model | " + " | ".join(cats) + " |",
+        "|---|" + "---|" * len(cats),
+    ]
+    empty_seen: dict[str, dict[str, list[int]]] = {}
+    for key, s in summ.items():
+        cells = []
+        for c in cats:
+            if c in s["categories"]:
+                cells.append(_pm(s["categories"][c]))
+            elif c in s["empty_categories"]:
+                cells.append("–¹")
+                empty_seen.setdefault(c, {})[key] = s["empty_categories"][c]
+            else:
+                cells.append("–")
+        lines.append(f"| {_label(key)} | " + " | ".join(cells) + " |")
+    if empty_seen:
+        fp = "; ".join(
+            f"{c}: " + ", ".join(f"{k} {sum(v)}" for k, v in per.items()) for c, per in empty_seen.items()
+        )
+        lines += [
+            "",
+            "¹ No ground-truth lanes in this category of the test split, so recall and F1 are "
+            "undefined (the official CULane tool prints -1 / -100 there, `results.json` keeps the "
+            f"counts); its false positives, summed over seeds: {fp}.",
+        ]
+    lines += ["", "## What was learned", "", *(f"- {s}" for s in statement(summ)), ""]
+    lines += [
+        "![test F1](figures/f1_bars.png)",
+        "",
+        "## Learning curves of every student (mean over seeds)",
+        "",
+        "Training loss is the total loss averaged over each 10-iteration logging interval (the same "
+        "numbers as the console's progress lines and each run's `metrics.jsonl`); validation F1 is on the "
+        "validation split.",
+        "",
+        "![curves](figures/training_curves.png)",
+        "",
+        "## Predicted lanes on test images (seed " + str(seeds[0]) + ", the scored checkpoints)",
+        "",
+        "![test lanes](figures/test_lanes.png)",
+        "",
+        "## Attention maps of the student (block2..block4), without and with SAD (the scored checkpoints)",
+        "",
+        "![attention](figures/attention.png)",
+        "",
+        "## Wall time of each stage",
+        "",
+        "| stage | seconds | |",
+        "|---|---|---|",
+        *(
+            f"| {st['stage']} | {st['seconds']:.0f} | {'earlier invocation' if st['reused'] else ''} |"
+            for st in results.get("stages", [])
+        ),
+        "",
+        f"This invocation: {results.get('elapsed_s', 0):.0f} s. Disk: this folder holds "
+        f"{results.get('footprint', {}).get('out_mb', 0):.0f} MB (one model-only checkpoint per run), the "
+        f"cached synthetic splits {results.get('footprint', {}).get('data_mb', 0):.0f} MB "
+        "(`$LANEKD_CACHE` or `~/.cache/lanekd`). Raw numbers: `results.json`; each run's `metrics.jsonl`, "
+        "`config.json` and `best.pt` are under `runs/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# figures (OpenCV only; matplotlib is not a dependency). Images are BGR as OpenCV writes them.
 
 _COLORS = [(200, 90, 40), (40, 140, 230), (60, 170, 60), (40, 40, 210), (150, 60, 160), (30, 30, 30)]
+_GRID = (225, 225, 225)
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
@@ -209,74 +606,279 @@ def _text(img: np.ndarray, s: str, xy: tuple[int, int], scale: float = 0.45, col
     cv2.putText(img, s, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
 
 
-def _draw_f1_table(scores: dict[str, Any], path: Path) -> None:
-    """Bar chart of overall test F1 per model, value printed on each bar."""
-    names = list(scores)
-    w, h, left, bottom = 120 * len(names) + 80, 320, 50, 40
-    img = np.full((h, w, 3), 255, np.uint8)
-    _text(img, "CULane F1 on the synthetic test split", (left, 20), 0.55)
-    top = 40
-    for i, n in enumerate(names):
-        f1 = float(scores[n]["f1"])
-        x0 = left + 20 + i * 120
-        y0 = int(h - bottom - f1 * (h - bottom - top))
-        cv2.rectangle(img, (x0, y0), (x0 + 80, h - bottom), _COLORS[i % len(_COLORS)], -1)
-        _text(img, f"{100 * f1:.1f}", (x0 + 18, y0 - 6))
-        _text(img, n, (x0, h - bottom + 18))
-    cv2.line(img, (left, h - bottom), (w - 10, h - bottom), (0, 0, 0), 1)
-    _write_png(path, img)
+def _text_right(img: np.ndarray, s: str, x: int, y: int, scale: float = 0.4) -> None:
+    (tw, th), _ = cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    _text(img, s, (x - tw, y + th // 2), scale)
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round tick values (1, 2 or 5 times a power of ten apart) covering ``[lo, hi]``."""
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step + 1e-9) * step
+    ticks = []
+    v = first
+    while v <= hi + 1e-9 * step:
+        ticks.append(round(v, 10))
+        v += step
+    if ticks[-1] < hi - 1e-9:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
 
 
-def _plot(
-    img: np.ndarray, box: tuple[int, int, int, int], series: dict[str, list[tuple[float, float]]], title: str
-) -> None:
-    x0, y0, x1, y1 = box
-    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
-    _text(img, title, (x0, y0 - 8), 0.5)
-    pts = [p for s in series.values() for p in s]
-    if not pts:
-        return
-    xmax = max(p[0] for p in pts) or 1.0
-    ymin, ymax = min(p[1] for p in pts), max(p[1] for p in pts)
-    if ymax - ymin < 1e-9:
-        ymax = ymin + 1.0
-    _text(img, f"{ymax:.3g}", (x0 - 45, y0 + 10), 0.38)
-    _text(img, f"{ymin:.3g}", (x0 - 45, y1), 0.38)
-    _text(img, f"{xmax:.0f} it", (x1 - 40, y1 + 15), 0.38)
-    for i, (name, s) in enumerate(series.items()):
-        c = _COLORS[i % len(_COLORS)]
-        poly = np.array(
-            [[x0 + (x1 - x0) * px / xmax, y1 - (y1 - y0) * (py - ymin) / (ymax - ymin)] for px, py in s],
-            np.int32,
-        )
-        if len(poly) > 1:
-            cv2.polylines(img, [poly], False, c, 2, cv2.LINE_AA)
-        for p in poly:
-            cv2.circle(img, tuple(int(v) for v in p), 2, c, -1)
-        _text(img, name, (x1 + 10, y0 + 15 + 18 * i), 0.45, c)
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.3g}"
 
 
-def _draw_curves(runs: Path, path: Path) -> None:
-    """Training loss (total) and validation F1 of every student run."""
-    img = np.full((330, 1000, 3), 255, np.uint8)
-    loss: dict[str, list[tuple[float, float]]] = {}
-    f1: dict[str, list[tuple[float, float]]] = {}
+class _Axes:
+    """A plot box with value ticks, grid and axis labels; maps data to pixel coordinates."""
+
+    def __init__(
+        self,
+        img: np.ndarray,
+        box: tuple[int, int, int, int],
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        xlabel: str,
+        ylabel: str,
+        title: str,
+        xticks: bool = True,
+    ) -> None:
+        self.img, self.box = img, box
+        x0, y0, x1, y1 = box
+        self.xt = nice_ticks(*xlim) if xticks else []
+        self.yt = nice_ticks(*ylim)
+        self.xlim = (min(xlim[0], self.xt[0]), max(xlim[1], self.xt[-1])) if xticks else xlim
+        self.ylim = (self.yt[0], self.yt[-1])
+        for v in self.yt:
+            y = self.py(v)
+            cv2.line(img, (x0, y), (x1, y), _GRID, 1)
+            cv2.line(img, (x0 - 4, y), (x0, y), (0, 0, 0), 1)
+            _text_right(img, _fmt(v), x0 - 7, y)
+        for v in self.xt:
+            x = self.px(v)
+            cv2.line(img, (x, y0), (x, y1), _GRID, 1)
+            cv2.line(img, (x, y1), (x, y1 + 4), (0, 0, 0), 1)
+            s = _fmt(v)
+            (tw, _), _ = cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+            _text(img, s, (x - tw // 2, y1 + 17), 0.4)
+        cv2.line(img, (x0, y0), (x0, y1), (0, 0, 0), 1)
+        cv2.line(img, (x0, y1), (x1, y1), (0, 0, 0), 1)
+        _text(img, title, (x0, y0 - 10), 0.5)
+        if xlabel:
+            (tw, _), _ = cv2.getTextSize(xlabel, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+            _text(img, xlabel, ((x0 + x1 - tw) // 2, y1 + 36), 0.45)
+        # vertical y label: drawn on a strip and rotated
+        (tw, th), _ = cv2.getTextSize(ylabel, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        strip = np.full((th + 8, tw + 4, 3), 255, np.uint8)
+        _text(strip, ylabel, (2, th + 2), 0.45)
+        strip = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
+        sy = max(0, (y0 + y1 - strip.shape[0]) // 2)
+        sx = max(0, x0 - 48 - strip.shape[1])
+        h = min(strip.shape[0], img.shape[0] - sy)
+        img[sy : sy + h, sx : sx + strip.shape[1]] = strip[:h]
+
+    def px(self, x: float) -> int:
+        x0, _, x1, _ = self.box
+        return int(round(x0 + (x1 - x0) * (x - self.xlim[0]) / max(self.xlim[1] - self.xlim[0], 1e-12)))
+
+    def py(self, y: float) -> int:
+        _, y0, _, y1 = self.box
+        return int(round(y1 - (y1 - y0) * (y - self.ylim[0]) / max(self.ylim[1] - self.ylim[0], 1e-12)))
+
+
+def _marker(img: np.ndarray, p: tuple[int, int], kind: int, color) -> None:
+    x, y = p
+    if kind == 0:
+        cv2.circle(img, p, 3, color, -1, cv2.LINE_AA)
+    elif kind == 1:
+        cv2.rectangle(img, (x - 3, y - 3), (x + 3, y + 3), color, -1)
+    elif kind == 2:
+        cv2.fillPoly(img, [np.array([[x, y - 4], [x - 4, y + 3], [x + 4, y + 3]], np.int32)], color)
+    else:
+        cv2.line(img, (x - 3, y - 3), (x + 3, y + 3), color, 2)
+        cv2.line(img, (x - 3, y + 3), (x + 3, y - 3), color, 2)
+
+
+def _curves(
+    runs: Path, seeds: tuple[int, ...], base_seed: int
+) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """``{"loss": {method: [(iter, mean over seeds)]}, "val_f1": {...}}`` from the runs' metrics.jsonl."""
+    out: dict[str, dict[str, list[tuple[float, float]]]] = {"loss": {}, "val_f1": {}}
     for m in STUDENT_RUNS:
-        recs = _read_metrics(runs / m / "metrics.jsonl")
-        loss[m] = [(r["iter"], r["loss_total"]) for r in recs if r.get("type") == "train"]
-        f1[m] = [(r["iter"], r["f1"]) for r in recs if r.get("type") == "val"]
-    _plot(img, (60, 40, 400, 290), loss, "training loss (total)")
-    _plot(img, (560, 40, 900, 290), f1, "validation F1")
+        per: dict[str, dict[int, list[float]]] = {"loss": {}, "val_f1": {}}
+        for s in seeds:
+            path = runs / student_run(m, base_seed + s) / "metrics.jsonl"
+            if not path.is_file():
+                continue
+            for ln in path.read_text().splitlines():
+                if not ln.strip():
+                    continue
+                r = json.loads(ln)
+                if r.get("type") == "train":
+                    per["loss"].setdefault(int(r["iter"]), []).append(float(r["loss_total"]))
+                elif r.get("type") == "val":
+                    per["val_f1"].setdefault(int(r["iter"]), []).append(float(r["f1"]))
+        for k in out:
+            out[k][m] = [(float(i), float(np.mean(v))) for i, v in sorted(per[k].items())]
+    return out
+
+
+def draw_curves(
+    curves: dict[str, dict[str, list[tuple[float, float]]]],
+    path: Path,
+    markers: dict[str, float] | None = None,
+) -> None:
+    """Both learning curves of every method on one figure (training loss and validation F1
+    against iterations), one colour and marker shape per method and one legend; ``markers``
+    draws labelled vertical lines (e.g. where SAD switches on)."""
+    img = np.full((400, 1080, 3), 255, np.uint8)
+    methods = [m for m in curves["loss"] if curves["loss"][m] or curves["val_f1"].get(m)]
+    panels = (
+        ("loss", (90, 40, 470, 320), "training loss (total)", "loss"),
+        ("val_f1", (590, 40, 900, 320), "validation F1", "F1"),
+    )
+    for key, box, title, ylabel in panels:
+        series = {m: curves[key].get(m, []) for m in methods}
+        pts = [p for s in series.values() for p in s]
+        xmax = max((p[0] for p in pts), default=1.0)
+        if key == "val_f1":
+            ylim = (0.0, 1.0)
+        else:
+            ylim = (min((p[1] for p in pts), default=0.0), max((p[1] for p in pts), default=1.0))
+            ylim = (min(0.0, ylim[0]), ylim[1])
+        ax = _Axes(img, box, (0.0, xmax), ylim, "iteration", ylabel, title)
+        for name, x in (markers or {}).items():
+            if x <= ax.xlim[1]:
+                px = ax.px(x)
+                for yy in range(box[1], box[3], 8):
+                    cv2.line(img, (px, yy), (px, min(yy + 4, box[3])), (120, 120, 120), 1)
+                _text(img, name, (px + 3, box[1] + 12), 0.38, (90, 90, 90))
+        for i, m in enumerate(methods):
+            c = _COLORS[i % len(_COLORS)]
+            poly = [(ax.px(x), ax.py(y)) for x, y in series[m]]
+            # later methods draw thinner so an identical earlier curve stays visible under them
+            if len(poly) > 1:
+                cv2.polylines(img, [np.array(poly, np.int32)], False, c, max(1, 3 - i // 2), cv2.LINE_AA)
+            step = max(1, len(poly) // 12)
+            for p in poly[i % step :: step] if key == "loss" else poly:
+                _marker(img, p, i, c)
+    lx, ly = 930, 60
+    cv2.rectangle(img, (lx - 8, ly - 20), (1070, ly + 22 * len(methods)), (0, 0, 0), 1)
+    for i, m in enumerate(methods):
+        c = _COLORS[i % len(_COLORS)]
+        y = ly + 22 * i
+        cv2.line(img, (lx, y - 4), (lx + 26, y - 4), c, 2)
+        _marker(img, (lx + 13, y - 4), i, c)
+        _text(img, m, (lx + 34, y), 0.45)
     _write_png(path, img)
 
 
-def _draw_attention(runs: Path, test: str, path: Path, device: str) -> None:
+def draw_f1_bars(summary: dict[str, Any], path: Path) -> None:
+    """Bar chart of mean test F1 per model with a 0..1 y axis and ± std error bars."""
+    names = list(summary)
+    left, top, bottom = 90, 40, 60
+    w, h = 130 * len(names) + left + 30, 360
+    img = np.full((h, w, 3), 255, np.uint8)
+    ax = _Axes(
+        img,
+        (left, top, w - 20, h - bottom),
+        (0, 1),
+        (0.0, 1.0),
+        "",
+        "test F1",
+        "CULane F1 on the synthetic test split (mean, bar = ± std over seeds)",
+        xticks=False,
+    )
+    for i, n in enumerate(names):
+        s = summary[n]["f1"]
+        x0 = left + 25 + i * 130
+        y0 = ax.py(s["mean"])
+        cv2.rectangle(img, (x0, y0), (x0 + 80, ax.py(0.0)), _COLORS[i % len(_COLORS)], -1)
+        if s["std"]:
+            ya, yb = ax.py(min(1.0, s["mean"] + s["std"])), ax.py(max(0.0, s["mean"] - s["std"]))
+            cv2.line(img, (x0 + 40, ya), (x0 + 40, yb), (0, 0, 0), 2)
+            cv2.line(img, (x0 + 32, ya), (x0 + 48, ya), (0, 0, 0), 2)
+            cv2.line(img, (x0 + 32, yb), (x0 + 48, yb), (0, 0, 0), 2)
+        _text(img, f"{s['mean']:.2f}", (x0 + 22, max(top + 12, y0 - 6)))
+        _text(img, "teacher" if n == "teacher" else n, (x0 + 4, h - bottom + 20))
+        _text(img, f"{s['n']} seed{'s' if s['n'] > 1 else ''}", (x0 + 4, h - bottom + 38), 0.38, (90, 90, 90))
+    _write_png(path, img)
+
+
+def _tile_lanes(
+    image: np.ndarray, lanes: list[np.ndarray], attrs: dict[str, Any], caption: str
+) -> np.ndarray:
+    """An RGB network-size test image with source-pixel lanes drawn, "no lanes" when there are none."""
+    from lanekd.predict.draw import draw_lanes
+
+    h, w = image.shape[:2]
+    src_h, src_w = (int(v) for v in attrs.get("source_size", (590, 1640)))
+    crop = int(attrs.get("crop_top", 0))
+    sx, sy = w / src_w, h / (src_h - crop)
+    scaled = [
+        np.stack([p[:, 0] * sx, (p[:, 1] - crop) * sy], axis=1) if len(p) else np.zeros((0, 2))
+        for p in (np.asarray(x, np.float64).reshape(-1, 2) for x in lanes)
+    ]
+    out = cv2.cvtColor(draw_lanes(image, scaled, thickness=2, points=False), cv2.COLOR_RGB2BGR)
+    if not any(len(p) >= 2 for p in scaled):
+        cv2.rectangle(out, (4, h // 2 - 16), (110, h // 2 + 8), (255, 255, 255), -1)
+        _text(out, "no lanes", (10, h // 2 + 2), 0.55, (0, 0, 200))
+    band = np.full((20, w, 3), 255, np.uint8)
+    _text(band, caption, (4, 15), 0.42)
+    return np.concatenate([band, out], axis=0)
+
+
+def pick_images(categories: list[str], k: int = 4) -> list[int]:
+    """Indices of ``k`` test images of different categories (first of each, in order met)."""
+    seen: dict[str, int] = {}
+    for i, c in enumerate(categories):
+        seen.setdefault(c, i)
+    picked = list(seen.values())[:k]
+    return picked + [i for i in range(len(categories)) if i not in picked][: k - len(picked)]
+
+
+def draw_overlays(checkpoints: dict[str, Path], test: str, path: Path, device: str, k: int = 4) -> None:
+    """A strip of ``k`` test images: the ground truth in the first row, each model's predicted
+    lanes (decoded as for scoring) in the next ones."""
+    from lanekd.data import LaneDataset, LaneH5
+    from lanekd.engine.checkpoint import load_checkpoint_model
+    from lanekd.engine.trainer import data_attrs_from_h5
+    from lanekd.engine.validation import predict_lanes
+
+    attrs = data_attrs_from_h5(test)
+    h5 = LaneH5(test)
+    ds = LaneDataset(test, train=False)
+    idx = pick_images(list(h5.categories), k)
+    raw = [h5.image(i) for i in idx]
+    cats = [h5.categories[i] or "-" for i in idx]
+    rows = {"ground truth": [h5.lanes(i)[0] for i in idx]}
+    images = torch.stack([ds[i]["image"] for i in idx])
+    for name, ckpt in checkpoints.items():
+        model, _ = load_checkpoint_model(ckpt, device=device)
+        lanes, _, _ = predict_lanes(model, images.to(device), attrs.get("profile", "culane"))
+        rows[name] = lanes
+    close = getattr(h5, "close", None)
+    if callable(close):
+        close()
+    label_w = 170
+    out_rows = []
+    for name, per in rows.items():
+        tiles = [
+            _tile_lanes(im, ln, attrs, f"test #{i} [{c}]")
+            for im, ln, i, c in zip(raw, per, idx, cats, strict=True)
+        ]
+        row = np.concatenate(tiles, axis=1)
+        label = np.full((row.shape[0], label_w, 3), 255, np.uint8)
+        _text(label, name, (6, row.shape[0] // 2 + 5), 0.45)
+        out_rows.append(np.concatenate([label, row], axis=1))
+    _write_png(path, np.concatenate(out_rows, axis=0))
+
+
+def _draw_attention(checkpoints: dict[str, Path], test: str, path: Path, device: str) -> None:
     """The student's block attention maps (Ψ of block2..block4) without and with SAD on one test image."""
     from lanekd.data import LaneDataset, LaneH5
     from lanekd.distill import DistillConfig, attention_map
@@ -287,88 +889,27 @@ def _draw_attention(runs: Path, test: str, path: Path, device: str) -> None:
     raw = LaneH5(test).image(0)  # (H, W, 3) RGB uint8
     h, w = raw.shape[:2]
     rows = []
-    for m in ("none", "sad"):
-        model, _ = load_checkpoint_model(runs / m / "last.pt", device=device)
+    for m, ckpt in checkpoints.items():
+        model, meta = load_checkpoint_model(ckpt, device=device)
         with torch.no_grad():
             out = model(sample["image"].unsqueeze(0).to(device), return_features=True)
         tiles = [cv2.cvtColor(raw, cv2.COLOR_RGB2BGR)]
         for blk in getattr(model, "sad_blocks", ("block2", "block3", "block4")):
             # the SAD loss's own aggregation (the paper's plain sum is a one-hot map on these nets)
-            a = attention_map(out.features[blk].float(), size=(h, w),
-                              aggregation=DistillConfig().sad_aggregation)[0].cpu().numpy()
+            a = (
+                attention_map(
+                    out.features[blk].float(), size=(h, w), aggregation=DistillConfig().sad_aggregation
+                )[0]
+                .cpu()
+                .numpy()
+            )
             a = (255 * (a - a.min()) / max(float(a.max() - a.min()), 1e-12)).astype(np.uint8)
             tile = cv2.applyColorMap(a, cv2.COLORMAP_JET)
             _text(tile, blk, (4, 14), 0.45, (255, 255, 255))
             tiles.append(tile)
         row = np.concatenate(tiles, axis=1)
         label = np.full((22, row.shape[1], 3), 255, np.uint8)
-        _text(label, "without SAD" if m == "none" else "with SAD", (4, 16), 0.5)
+        what = "without SAD" if m == "none" else "with SAD"
+        _text(label, f"{what} (checkpoint of iteration {meta['iteration']})", (4, 16), 0.5)
         rows += [label, row]
     _write_png(path, np.concatenate(rows, axis=0))
-
-
-def _report_md(results: dict[str, Any], b: dict[str, Any]) -> str:
-    test = results["test"]
-    cats = sorted({c for s in test.values() for c in s.get("categories", {})})
-    base = test["none"]["f1"]
-    lines = [
-        "# lanekd demo report",
-        "",
-        f"Synthetic CULane-like scenes at {b['size'][0]}x{b['size'][1]}: {b['n_train']} train, "
-        f"{b['n_val']} val, "
-        f"{b['n_test']} test images. Every student is ENet-SAD trained for {b['student_iters']} iterations "
-        f"(batch {b['batch']}, SGD lr 0.01 poly 0.9, same seed); the teacher is ResNet-18 "
-        f"({b['teacher_iters']} iterations) and LGAD's teacher an ENet-SAD fed the one-hot label map. "
-        "Scores are the CULane metric (30-px lanes, IoU > 0.5) on the held-out test split, from each run's "
-        "best validation checkpoint, plus lane-pixel accuracy and IoU (lane vs background, the SAD paper's "
-        "BDD100K protocol), which move long before a student separates the lane slots that F1 needs.",
-        "",
-        "## Test scores (%)",
-        "",
-        "| model | F1 | precision | recall | F1 vs. no distillation | lane px acc | lane px IoU | "
-        + " | ".join(cats) + " |",
-        "|---|---|---|---|---|---|---|" + "---|" * len(cats),
-    ]
-    for name, s in test.items():
-        delta = "" if name in ("none", "teacher") else f"{100 * (s['f1'] - base):+.1f}"
-        per = " | ".join(
-            f"{100 * s['categories'][c]['f1']:.1f}" if c in s.get("categories", {}) else "-" for c in cats
-        )
-        label = "ResNet-18 teacher" if name == "teacher" else f"ENet-SAD + {name}"
-        lines.append(
-            f"| {label} | {100 * s['f1']:.1f} | {100 * s['precision']:.1f} | {100 * s['recall']:.1f} | "
-            f"{delta} | {100 * s.get('pixel_accuracy', 0.0):.1f} | {100 * s.get('pixel_iou', 0.0):.1f} | "
-            f"{per} |"
-        )
-    gains = {m: test[m]["f1"] - base for m in ("sad", "intra-kd", "lgad")}
-    best = max(gains, key=lambda k: gains[k])
-    px_base = test["none"].get("pixel_iou", 0.0)
-    px = ", ".join(f"{m} {100 * (test[m].get('pixel_iou', 0.0) - px_base):+.1f}" for m in gains)
-    verdict = (
-        f"The largest F1 change over the undistilled student is {best} ({100 * gains[best]:+.1f} points)."
-        if gains[best] > 0
-        else "No distillation method beat the undistilled student's F1 on this budget."
-    ) + f" Lane-pixel IoU change over the undistilled student: {px}."
-    lines += [
-        "",
-        verdict + " With test sets of this size a difference of a few points is within run-to-run noise. "
-        + ("The quick budget is a smoke test of the pipeline, not a benchmark: ENet-SAD trained from scratch "
-           "needs thousands of iterations before it assigns lanes to slots (the papers train 60K)."
-           if b.get("quick") else ""),
-        "",
-        "![F1](figures/f1_table.png)",
-        "",
-        "## Training curves",
-        "",
-        "![curves](figures/training_curves.png)",
-        "",
-        "## Attention maps of the student (block2..block4), without and with SAD",
-        "",
-        "![attention](figures/attention.png)",
-        "",
-        f"Time of this invocation (finished stages are reused): {results.get('elapsed_s', 0):.0f} s. "
-        "Raw numbers: `results.json`; every run's "
-        "`metrics.jsonl`, `config.json` and checkpoints are under `runs/`.",
-        "",
-    ]
-    return "\n".join(lines)
