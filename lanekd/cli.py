@@ -606,6 +606,9 @@ def predict_cmd(
     exist_threshold: float | None = typer.Option(None, "--exist-threshold",
                                                  help="Lane existence threshold (profile default 0.5)."),
     on_error: str = typer.Option("fail", "--on-error", help="fail or skip unreadable inputs."),
+    root: Path | None = typer.Option(None, "--root", help="Mirror input paths relative to this dataset "
+                                                        "root (predict DATA/driver_x/test, evaluate "
+                                                        "--gt DATA); inputs must lie under it."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (on stderr with --out -)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
 ) -> None:
@@ -619,7 +622,7 @@ def predict_cmd(
     options = {k: v for k, v in (("threshold", threshold), ("exist_threshold", exist_threshold))
                if v is not None}
     summary = predict(backend, inputs, out, fmt=fmt, batch=batch, on_error=on_error,
-                      spline=not no_spline, quiet=quiet, **options)
+                      spline=not no_spline, quiet=quiet, root=root, **options)
     info = summary.to_dict()
     if as_json:
         info["outputs"] = len(summary.outputs)

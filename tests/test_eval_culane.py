@@ -514,3 +514,32 @@ def test_cli_empty_category_dash_in_table_official_value_in_json(cli, tmp_path: 
     row = next(line for line in out.splitlines() if "Crowded" in line)
     assert code == 0 and "–" in row and "-1.0000" not in row and "-100.00" not in row
     assert "undefined" in out and "100.00" in next(line for line in out.splitlines() if "Normal" in line)
+
+
+# ---------------------------------------------------------------- predict --root, then evaluate
+def test_predict_leaf_folder_with_root_lines_up_for_evaluate(cli, tmp_path: Path) -> None:
+    from tests.helpers_models import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "m.pt", "enet-sad")
+    data, pred = tmp_path / "culane", tmp_path / "pred"
+    assert cli("prepare", "synthetic", "--layout", "culane", "--n", "4", "--split", "test", "--out", data,
+               "--quiet")[0] == 0
+    names = [line.split()[0].lstrip("/") for line in (data / "list" / "test.txt").read_text().splitlines()
+             if line.strip()]
+    leaf = (data / names[0]).parent  # e.g. DATA/driver_synth/<clip>/: a folder deep in the dataset
+    inside = [n for n in names if (data / n).parent == leaf]
+    code, _, err = cli("predict", ckpt, leaf, "--root", data, "--out", pred, "--quiet", "--threshold", "0.1")
+    assert code == 0, err
+    assert all((pred / n).with_suffix(".lines.txt").is_file() for n in inside)
+    lst = tmp_path / "leaf.txt"
+    lst.write_text("".join(f"/{n}\n" for n in inside))
+    code, out, err = cli("evaluate", "-b", "culane", "--gt", data, "--pred", pred, "--list", lst, "--json")
+    assert code == 0 and err == "", err  # no "prediction files missing" warning: every file was found
+    assert json.loads(out)["missing_predictions"] == 0
+    # without --root the leaf folder's own name starts the tree: evaluate finds nothing and says so
+    code, _, _ = cli("predict", ckpt, leaf, "--out", tmp_path / "p2", "--quiet", "--threshold", "0.1")
+    code, out, err = cli("evaluate", "-b", "culane", "--gt", data, "--pred", tmp_path / "p2", "--list", lst,
+                         "--json")
+    assert code == 0 and "none of the" in err
+    code, _, err = cli("predict", ckpt, leaf, "--root", tmp_path / "p2", "--out", pred, "--quiet")
+    assert code == 1 and "is not inside --root" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -201,19 +201,37 @@ def _frames(sources: list[Source], policy: ErrorPolicy, sink: _Sink,
             policy(e)
 
 
+def _relative_to_root(sources: list[Source], root: Path) -> list[Source]:
+    if not root.is_dir():
+        raise DataError(root, "--root: no such folder")
+    base = root.resolve()
+    out = []
+    for src in sources:
+        try:
+            rel = src.path.resolve().relative_to(base)
+        except ValueError:
+            raise DataError(src.path, f"is not inside --root {root}") from None
+        out.append(replace(src, rel=rel))
+    return out
+
+
 def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", batch: int = 8,
             on_error: str = "fail", spline: bool = True, quiet: bool = False,
-            **decode_options: float) -> PredictSummary:
+            root: str | Path | None = None, **decode_options: float) -> PredictSummary:
     """Predict lanes for every frame of ``inputs`` and write them in ``fmt`` under ``out``.
 
     Frames are processed ``batch`` at a time, so a long video is streamed in bounded memory.
-    ``decode_options`` override decoder profile fields (e.g. ``threshold=0.3``).
+    ``root``: outputs mirror each input's path relative to this folder (a dataset root), so predicting
+    ``DATA/driver_x/test/`` writes ``OUT/driver_x/test/...`` as ``evaluate --gt DATA`` expects; every
+    input must lie under it. ``decode_options`` override decoder profile fields (e.g. ``threshold=0.3``).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
     if batch < 1:
         raise ConfigError("--batch must be at least 1")
     sources = expand_inputs(inputs)
+    if root is not None:
+        sources = _relative_to_root(sources, Path(root))
     policy = ErrorPolicy(on_error)  # type: ignore[arg-type]
     sink = _Sink(fmt, out, backend.meta.profile)
     summary = PredictSummary()
