@@ -69,6 +69,22 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _fast_loads(data: bytes) -> Any:
+    """``json.loads``, through orjson when it is installed (3x faster on label files, same values).
+
+    orjson refuses what strict JSON forbids (NaN, Infinity, integers beyond 64 bits) where ``json``
+    accepts them: such files take ``json`` so they read exactly as lane.py reads them.
+    """
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def _parse_lines(path: Path, data: bytes) -> list[Any]:
     """One JSON value per text line (lane.py reads the file line by line)."""
     lines = data.split(b"\n")
@@ -76,8 +92,9 @@ def _parse_lines(path: Path, data: bytes) -> list[Any]:
         lines.pop()  # the final newline does not start a line
     if not lines:
         raise DataError(path, "empty file")
+    whole = b"[" + b",".join(lines) + b"]"
     try:  # one parser call for the whole file (~2x faster); per-line parsing locates errors
-        recs = json.loads(b"[" + b",".join(lines) + b"]")
+        recs = _fast_loads(whole)
         if len(recs) == len(lines):
             return recs
     except ValueError:
