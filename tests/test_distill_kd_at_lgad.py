@@ -148,3 +148,17 @@ def test_at_checks_teacher_blocks() -> None:
     teacher.feature_channels = {"block4": 6}
     with pytest.raises(ConfigError, match="block2"):
         build_distillers(["at"], DistillConfig(), TinyLaneNet(), teacher)
+
+
+def test_lgad_warns_once_when_the_student_attention_saturates() -> None:
+    torch.manual_seed(0)
+    s, t = torch.randn(4, 8, 6, 8) * 30, torch.randn(4, 8, 6, 8)
+    lgad = LGADDistiller(("block2",), gamma=0.1, aggregation="sum")
+    lgad(make_output({"block2": s}), {}, make_output({"block2": t}), 0, 1)
+    (msg,) = lgad.take_warnings()
+    assert msg.startswith("lgad: the attention softmax is saturated") and "--lgad-aggregation zscore" in msg
+    lgad(make_output({"block2": s}), {}, make_output({"block2": t}), 0, 1)
+    assert lgad.take_warnings() == []
+    z = LGADDistiller(("block2",), gamma=0.1, aggregation="zscore")
+    z(make_output({"block2": s}), {}, make_output({"block2": t}), 0, 1)
+    assert z.take_warnings() == []

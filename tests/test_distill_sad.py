@@ -222,3 +222,79 @@ def test_zscore_aggregation_is_scale_free_and_never_one_hot() -> None:
     torch.testing.assert_close(one_position, torch.ones(2, 1, 1))
     g = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: attention_map(t, aggregation="zscore"), (g,))
+
+
+# ---------------------------------------------------------------- paper preset, upsampling, saturation
+
+
+def test_paper_preset_sets_the_three_options() -> None:
+    d = DistillConfig()
+    assert (d.sad_aggregation, d.sad_upsample, d.sad_reduction) == ("zscore", False, "sum-mean")
+    paper = DistillConfig(sad_preset="paper")
+    assert (paper.sad_aggregation, paper.sad_upsample, paper.sad_reduction) == ("sum", True, "mean")
+    (sad,) = build_distillers(["sad"], paper, TinyLaneNet())
+    assert (sad.aggregation, sad.upsample, sad.reduction) == ("sum", True, "mean")
+    # an explicit value that agrees is fine, one that contradicts is an error; round trip keeps it
+    assert DistillConfig(sad_preset="paper", sad_upsample=True) == paper
+    assert DistillConfig.from_dict(paper.to_dict()) == paper
+    assert DistillConfig.from_dict({"sad_preset": "paper"}) == paper
+    with pytest.raises(ConfigError, match="sad_preset paper sets sad_aggregation = 'sum'"):
+        DistillConfig(sad_preset="paper", sad_aggregation="zscore")
+    with pytest.raises(ConfigError, match="sad_preset must be one of paper"):
+        DistillConfig(sad_preset="fast")
+    assert DistillConfig(sad_upsample=True).sad_aggregation == "zscore"  # no preset: the defaults
+
+
+def test_upsampling_compares_the_maps_at_the_input_size() -> None:
+    torch.manual_seed(0)
+    feats = {"block2": torch.randn(2, 4, 4, 6), "block3": torch.randn(2, 4, 2, 3)}
+    batch = {"image": torch.zeros(2, 3, 32, 48)}
+    up = SADDistiller(("block2", "block3"), gamma=1.0, start=0, aggregation="sum", upsample=True,
+                      reduction="mean")(make_output(feats), batch, None, 0, 1)
+
+    def at_input(f: torch.Tensor) -> torch.Tensor:  # Ψ of the sum map, upsampled to 32x48 first
+        g = f.pow(2).sum(dim=1, keepdim=True)
+        g = torch.nn.functional.interpolate(g, size=(32, 48), mode="bilinear", align_corners=False)
+        return torch.softmax(g.flatten(1), dim=1).view(2, 32, 48)
+
+    ref = (at_input(feats["block2"]) - at_input(feats["block3"])).pow(2).mean()
+    assert up.item() == pytest.approx(ref.item(), rel=1e-5)
+    plain = SADDistiller(("block2", "block3"), gamma=1.0, start=0, aggregation="sum", reduction="mean")(
+        make_output(feats), batch, None, 0, 1)
+    assert plain.item() != pytest.approx(up.item(), rel=1e-2)  # without it: compared at 4x6
+    # the label-mimic target is drawn at the input size too
+    label = torch.zeros(2, 32, 48, dtype=torch.int64)
+    label[:, :, 10:12] = 1
+    mimic = SADDistiller(("block2", "block3"), gamma=1.0, start=0, upsample=True, label_mimic=True)(
+        make_output(feats), {**batch, "label": label}, None, 0, 1)
+    assert math.isfinite(mimic.item()) and mimic.item() > 0
+
+
+def _peaked(scale: float) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    return {b: (torch.randn(4, 8, 6, 8) * scale).requires_grad_() for b in ("block2", "block3")}
+
+
+def test_saturation_warns_once_with_sum_and_not_with_zscore() -> None:
+    sad = SADDistiller(("block2", "block3"), gamma=1.0, start=0, aggregation="sum")
+    feats = _peaked(30.0)  # G spans thousands: the sum's softmax is one-hot, as on BatchNorm networks
+    term = sad(make_output(feats), {}, None, 0, 1)
+    term.backward()
+    assert term.item() > 0 and feats["block2"].grad.abs().max().item() < 1e-6
+    (msg,) = sad.take_warnings()
+    assert "sad: the attention softmax is saturated" in msg and "block2" in msg
+    assert "'sum'" in msg and "--sad-aggregation zscore" in msg
+    for _ in range(250):  # checked again later, but a run warns once
+        sad(make_output(_peaked(30.0)), {}, None, 0, 1)
+    assert sad.take_warnings() == []
+    z = SADDistiller(("block2", "block3"), gamma=1.0, start=0, aggregation="zscore")
+    z(make_output(_peaked(30.0)), {}, None, 0, 1)
+    assert z.take_warnings() == []
+    # an unsaturated sum does not warn either
+    small = SADDistiller(("block2", "block3"), gamma=1.0, start=0, aggregation="sum")
+    small(make_output(_peaked(0.1)), {}, None, 0, 1)
+    assert small.take_warnings() == []
+    # an inactive term computes nothing and checks nothing
+    late = SADDistiller(("block2", "block3"), gamma=1.0, start=10, aggregation="sum")
+    late(make_output(_peaked(30.0)), {}, None, 0, 20)
+    assert late.take_warnings() == []

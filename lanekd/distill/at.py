@@ -22,6 +22,7 @@ from torch import nn
 from lanekd.distill.attention import aggregate_attention, common_size, resize_map
 from lanekd.distill.base import Distiller, check_features, default_blocks, feature
 from lanekd.distill.config import DistillConfig
+from lanekd.distill.methods import AT
 from lanekd.models.output import LaneOutput
 
 
@@ -42,10 +43,7 @@ def at_distance(student_map: torch.Tensor, teacher_map: torch.Tensor) -> torch.T
 class ATDistiller(Distiller):
     """Attention transfer between the student's and teacher's blocks of the same name."""
 
-    name = "at"
-    loss_name = "loss_at"
-    needs_teacher = True
-    teacher_input = "image"
+    method = AT
 
     def __init__(self, blocks: tuple[str, ...], weight: float = 0.1, p: float = 2.0) -> None:
         super().__init__()

@@ -14,11 +14,13 @@ them from the live teacher output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from lanekd.distill.methods import Method
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
@@ -104,8 +106,18 @@ def default_blocks(model: nn.Module, blocks: tuple[str, ...] | None, option: str
     return tuple(found)
 
 
+#: A softmax map whose largest entry exceeds this is treated as one-hot: its gradient is ~0.
+SATURATED_MAX = 0.99
+#: Check for saturation on the first active call and then every this many calls (each check
+#: reads one number back from the device).
+SATURATION_CHECK_EVERY = 100
+
+
 class Distiller(nn.Module):
     """Base class of a distillation term.
+
+    A subclass binds to its registry record, ``method = SAD`` (:class:`lanekd.distill.methods.Method`),
+    which sets the class attributes below.
 
     Attributes:
         name: method name as given to ``--method`` (``sad``, ``intra-kd``, ...).
@@ -116,17 +128,64 @@ class Distiller(nn.Module):
         student_features / teacher_features: feature names to request with ``return_features=True``.
     """
 
+    method: ClassVar[Method | None] = None
     name: ClassVar[str] = ""
     loss_name: ClassVar[str] = ""
     needs_teacher: ClassVar[bool] = False
-    teacher_input: str = "image"
+    teacher_input: ClassVar[str] = "image"
     # target keys a teacher cache must keep in float32 whatever its dtype (see lanekd.distill.cache)
     float32_targets: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        m = cls.__dict__.get("method")
+        if m is not None:
+            cls.name, cls.loss_name = m.name, m.loss_name
+            cls.needs_teacher, cls.teacher_input = m.needs_teacher, m.teacher_input
 
     def __init__(self) -> None:
         super().__init__()
         self.student_features: tuple[str, ...] = ()
         self.teacher_features: tuple[str, ...] = ()
+        self._warnings: list[str] = []
+        self._warned = False
+        self._checks = 0
+
+    # -- warnings the training loop reports (stderr and metrics.jsonl) --------------------------
+    def take_warnings(self) -> list[str]:
+        """Warnings raised since the last call (each kind at most once per run); clears them."""
+        out, self._warnings = self._warnings, []
+        return out
+
+    def check_saturation(self, maps: Sequence[tuple[str, torch.Tensor]], aggregation: str) -> None:
+        """Warn once when the spatial softmax of most samples is one-hot.
+
+        A saturated softmax (max Ψ > :data:`SATURATED_MAX`) passes back no gradient while the loss
+        between two one-hot maps at different positions stays positive, so the term would log a
+        value and teach nothing (the paper's plain ``sum`` aggregation on batch-normalised networks,
+        docs/distill.md).
+
+        Args:
+            maps: ``(label, Ψ)`` pairs of student maps that receive the gradient, Ψ ``(B, H, W)``.
+            aggregation: the channel aggregation in use (named in the message).
+        """
+        if self._warned:
+            return
+        self._checks += 1
+        if (self._checks - 1) % SATURATION_CHECK_EVERY:
+            return
+        with torch.no_grad():
+            fracs = torch.stack([(m.detach().flatten(1).amax(dim=1) > SATURATED_MAX).float().mean()
+                                 for _, m in maps]).cpu().tolist()
+        worst = max(range(len(fracs)), key=fracs.__getitem__)
+        if fracs[worst] <= 0.5:
+            return
+        self._warned = True
+        flag = f"--{self.method.section.replace('_', '-')}-aggregation" if self.method else "the aggregation"
+        self._warnings.append(
+            f"{self.name}: the attention softmax is saturated (max value > {SATURATED_MAX} in "
+            f"{fracs[worst]:.0%} of the samples at {maps[worst][0]}, aggregation {aggregation!r}): "
+            f"{self.loss_name} is positive but its gradient is ~0; use {flag} zscore (docs/distill.md)")
 
     # -- schedule ------------------------------------------------------------------------------
     def is_active(self, iteration: int, max_iter: int) -> bool:

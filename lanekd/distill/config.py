@@ -25,6 +25,13 @@ SAD_REDUCTIONS = ("sum-mean", "mean")
 INTRA_KD_NORMALISERS = ("aoi", "hw")
 # same as lanekd.distill.attention.AGGREGATIONS (no torch import here)
 AGGREGATIONS = ("sum", "mean", "zscore")
+#: SAD options each preset sets, and the values of those options without a preset.
+SAD_PRESET_VALUES: dict[str, dict[str, Any]] = {
+    "paper": {"sad_aggregation": "sum", "sad_upsample": True, "sad_reduction": "mean"},
+}
+SAD_PRESETS = tuple(SAD_PRESET_VALUES)
+SAD_UNSET_DEFAULTS: dict[str, Any] = {"sad_aggregation": "zscore", "sad_upsample": False,
+                                      "sad_reduction": "sum-mean"}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -51,14 +58,22 @@ class DistillConfig:
         "Stop the gradient through the deeper (target) attention map."))
     sad_label_mimic: bool = field(default=False, metadata=_help(
         "Released-code variant: the deepest block's attention also mimics the label's lane mask."))
-    sad_reduction: str = field(default="sum-mean", metadata=_help(
-        "SAD MSE reduction: sum-mean (sum over pixels, mean over batch) or mean (over all elements)."))
+    sad_reduction: str | None = field(default=None, metadata=_help(
+        "SAD MSE reduction: sum-mean (default; sum over pixels, mean over batch) or mean (over all "
+        "elements, the official code's and the paper preset's)."))
     # Default "zscore": the paper's plain sum makes the spatial softmax one-hot on BatchNorm features
     # (SAD loss and gradient exactly 0 on ENet-SAD), and so does sum/C once training has grown the
     # activations (measured in docs/distill.md). "sum" keeps the literal formula.
-    sad_aggregation: str = field(default="zscore", metadata=_help(
+    # None (unset) takes the preset's value, else the default (as TrainConfig's recipe options).
+    sad_aggregation: str | None = field(default=None, metadata=_help(
         "Channel aggregation of the attention map before the spatial softmax: zscore (default; "
         "standardised per sample, never one-hot), mean (sum/C) or sum (the paper's literal formula)."))
+    sad_upsample: bool | None = field(default=None, metadata=_help(
+        "Upsample each aggregated attention map bilinearly to the input image size before the softmax "
+        "(the official code's x8 for 1/8-size maps; default off, on with the paper preset)."))
+    sad_preset: str | None = field(default=None, metadata=_help(
+        "paper: the official code's SAD, i.e. sum aggregation, upsampling to the input size and "
+        "element-mean MSE (an option given explicitly must agree with it)."))
 
     # --- IntRA-KD (METHODS §4) ---
     intra_kd_alpha: float = field(default=1.0, metadata=_help(
@@ -103,7 +118,24 @@ class DistillConfig:
         "Blocks matched between student and teacher, comma list (default: the student's sad_blocks)."))
 
     def __post_init__(self) -> None:
+        self._apply_sad_preset()
         self.validate()
+
+    def _apply_sad_preset(self) -> None:
+        """Fill the unset (``None``) SAD options from ``sad_preset``, then from the defaults."""
+        if self.sad_preset is not None:
+            if self.sad_preset not in SAD_PRESET_VALUES:
+                raise ConfigError(f"sad_preset must be one of {', '.join(SAD_PRESETS)}, "
+                                  f"got {self.sad_preset!r}")
+            for name, value in SAD_PRESET_VALUES[self.sad_preset].items():
+                given = getattr(self, name)
+                if given is not None and given != value:
+                    raise ConfigError(f"sad_preset {self.sad_preset} sets {name} = {value!r}, "
+                                      f"but {name} = {given!r} was given; drop one of them")
+                setattr(self, name, value)
+        for name, value in SAD_UNSET_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on an out-of-range value (called on construction)."""

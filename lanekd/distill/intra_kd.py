@@ -44,6 +44,7 @@ from lanekd.distill.base import (
     model_num_classes,
 )
 from lanekd.distill.config import DistillConfig
+from lanekd.distill.methods import INTRA_KD
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
@@ -184,10 +185,7 @@ def region_graphs(feat: torch.Tensor, label: torch.Tensor, num_classes: int, ker
 class IntraKDDistiller(Distiller):
     """Inter-region affinity distillation (see module docstring)."""
 
-    name = "intra-kd"
-    loss_name = "loss_intra_kd"
-    needs_teacher = True
-    teacher_input = "image"
+    method = INTRA_KD
     float32_targets = (GRAPHS_KEY,)
 
     def __init__(self, alpha: float = 1.0, kernel: int = 11, normaliser: str = "aoi",

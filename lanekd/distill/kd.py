@@ -17,6 +17,7 @@ from torch import nn
 
 from lanekd.distill.base import IGNORE_INDEX, Distiller, model_num_classes
 from lanekd.distill.config import DistillConfig
+from lanekd.distill.methods import KD
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
@@ -57,10 +58,7 @@ def pixel_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, label: 
 class KDDistiller(Distiller):
     """Pixel-wise logit KD from an image-input teacher."""
 
-    name = "kd"
-    loss_name = "loss_kd"
-    needs_teacher = True
-    teacher_input = "image"
+    method = KD
 
     def __init__(self, weight: float = 1.0, temperature: float = 1.0) -> None:
         super().__init__()

@@ -36,6 +36,7 @@ from lanekd.distill.base import (
     model_num_classes,
 )
 from lanekd.distill.config import DistillConfig
+from lanekd.distill.methods import LGAD
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
@@ -47,10 +48,7 @@ def _renormalise(m: torch.Tensor) -> torch.Tensor:
 class LGADDistiller(Distiller):
     """Student attention mimics a label-input teacher's attention at the same blocks."""
 
-    name = "lgad"
-    loss_name = "loss_lgad"
-    needs_teacher = True
-    teacher_input = "onehot"
+    method = LGAD
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, p: float = 2.0,
                  reduction: str = "sum-mean", aggregation: str = "zscore") -> None:
@@ -79,6 +77,7 @@ class LGADDistiller(Distiller):
                           targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """Unweighted Σ_blocks MSE(Ψ(A^S_m), Ψ(A^T_m))."""
         total: torch.Tensor | None = None
+        trained: list[tuple[str, torch.Tensor]] = []
         for b in self.blocks:
             g = aggregate_attention(feature(student, b, "student"), self.p, self.aggregation)
             tgt = targets[f"lgad:{b}"].to(device=g.device, dtype=g.dtype)
@@ -86,9 +85,11 @@ class LGADDistiller(Distiller):
             src = spatial_softmax(resize_map(g, size))
             if tuple(tgt.shape[-2:]) != size:
                 tgt = _renormalise(resize_map(tgt, size))
+            trained.append((b, src))
             term = map_mse(src, tgt, self.reduction)
             total = term if total is None else total + term
         assert total is not None
+        self.check_saturation(trained, self.aggregation)
         return total
 
     def coefficient(self) -> float:

@@ -1,6 +1,8 @@
-"""Method registry: ``build_distillers(["sad,kd"], cfg, student, teacher)`` and the teacher helpers.
+"""Building the distillation terms: ``build_distillers(["sad,kd"], cfg, student, teacher)`` and the
+teacher helpers.
 
-One plain builder function per method (greppable, no import magic). The engine uses:
+The list of methods is :mod:`lanekd.distill.methods` (torch-free); this module turns names into
+:class:`Distiller` modules with each method's builder. The engine uses:
 
 * :func:`build_distillers` to turn ``--method`` into a list of :class:`Distiller` modules;
 * :func:`required_features` for the feature names to request from student and teacher;
@@ -9,52 +11,19 @@ One plain builder function per method (greppable, no import magic). The engine u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from lanekd.distill.at import build_at
 from lanekd.distill.base import Distiller, label_to_onehot, model_num_classes
 from lanekd.distill.config import DistillConfig
-from lanekd.distill.intra_kd import build_intra_kd
-from lanekd.distill.kd import build_kd
-from lanekd.distill.lgad import build_lgad
-from lanekd.distill.sad import build_sad
+from lanekd.distill.methods import get_method, parse_methods, teacher_kind
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
-Builder = Callable[[DistillConfig, nn.Module, "nn.Module | None"], Distiller]
-
-# Order matters only for logs; "none" is handled by build_distillers.
-DISTILLERS: dict[str, Builder] = {
-    "sad": build_sad,
-    "intra-kd": build_intra_kd,
-    "lgad": build_lgad,
-    "kd": build_kd,
-    "at": build_at,
-}
-NEEDS_TEACHER = {"sad": False, "intra-kd": True, "lgad": True, "kd": True, "at": True}
-METHODS: tuple[str, ...] = ("none", *DISTILLERS)
-
-
-def parse_methods(methods: str | Sequence[str]) -> list[str]:
-    """Split ``"sad,kd"`` / ``["sad", "kd"]`` into validated method names (``"none"`` alone -> ``[]``)."""
-    items = [methods] if isinstance(methods, str) else list(methods)
-    names = [part.strip().lower() for item in items for part in str(item).split(",") if part.strip()]
-    if not names:
-        raise ConfigError(f"no distillation method given (valid: {', '.join(METHODS)})")
-    unknown = [n for n in names if n not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown distillation method {unknown[0]!r} (valid: {', '.join(METHODS)})")
-    if "none" in names:
-        if len(names) > 1:
-            raise ConfigError("method 'none' cannot be combined with other methods")
-        return []
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(f"distillation method {dup[0]!r} given more than once")
-    return names
+__all__ = ["build_distillers", "parse_methods", "required_features", "teacher_forward", "teacher_input_kind",
+           "teacher_inputs"]
 
 
 def build_distillers(methods: str | Sequence[str], cfg: DistillConfig | None, student: nn.Module,
@@ -62,11 +31,11 @@ def build_distillers(methods: str | Sequence[str], cfg: DistillConfig | None, st
     """Build the distillation terms for ``methods``.
 
     Args:
-        methods: names from ``none, sad, intra-kd, lgad, kd, at``; each item may be a comma list.
-        cfg: coefficients and schedules (``None``: spec defaults).
+        methods: names from :func:`lanekd.distill.methods.method_names`; each item may be a comma list.
+        cfg: coefficients and schedules (``None``: the defaults).
         student: the student lane model (its ``sad_blocks`` and ``feature_channels`` set defaults and
             are checked).
-        teacher: the frozen teacher, required by intra-kd, lgad, kd and at.
+        teacher: the frozen teacher, required by every method whose record has a teacher kind.
 
     Raises:
         ConfigError: unknown or repeated method, missing teacher, missing features, or methods that
@@ -74,17 +43,12 @@ def build_distillers(methods: str | Sequence[str], cfg: DistillConfig | None, st
     """
     cfg = cfg if cfg is not None else DistillConfig()
     names = parse_methods(methods)
+    teacher_kind(names)  # one teacher cannot be fed both images and label maps
     if teacher is None:
-        needing = [n for n in names if NEEDS_TEACHER[n]]
+        needing = [n for n in names if get_method(n).needs_teacher]
         if needing:
             raise ConfigError(f"method {needing[0]!r} needs a teacher (--teacher CKPT)")
-    distillers = [DISTILLERS[n](cfg, student, teacher) for n in names]
-    inputs = {d.teacher_input for d in distillers if d.needs_teacher}
-    if len(inputs) > 1:
-        by = ", ".join(f"{d.name}: {d.teacher_input}" for d in distillers if d.needs_teacher)
-        raise ConfigError(f"these methods need differently fed teachers ({by}); combine only methods that "
-                          "share one teacher")
-    return distillers
+    return [get_method(n).build(cfg, student, teacher) for n in names]
 
 
 def required_features(distillers: Sequence[Distiller]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -95,10 +59,6 @@ def required_features(distillers: Sequence[Distiller]) -> tuple[tuple[str, ...],
         student.update(dict.fromkeys(d.student_features))
         teacher.update(dict.fromkeys(d.teacher_features))
     return tuple(student), tuple(teacher)
-
-
-def needs_teacher(distillers: Sequence[Distiller]) -> bool:
-    return any(d.needs_teacher for d in distillers)
 
 
 def teacher_input_kind(distillers: Sequence[Distiller]) -> str | None:

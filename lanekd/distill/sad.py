@@ -27,6 +27,7 @@ from torch import nn
 from lanekd.distill.attention import aggregate_attention, common_size, map_mse, resize_map, spatial_softmax
 from lanekd.distill.base import IGNORE_INDEX, Distiller, check_features, default_blocks, feature
 from lanekd.distill.config import DistillConfig
+from lanekd.distill.methods import SAD
 from lanekd.errors import ConfigError
 from lanekd.models.output import LaneOutput
 
@@ -61,13 +62,11 @@ def label_attention(label: torch.Tensor, size: tuple[int, int], ignore_index: in
 class SADDistiller(Distiller):
     """Self attention distillation along ``blocks`` (see module docstring)."""
 
-    name = "sad"
-    loss_name = "loss_sad"
-    needs_teacher = False
+    method = SAD
 
     def __init__(self, blocks: tuple[str, ...], gamma: float = 0.1, start: int | None = None, p: float = 2.0,
                  detach: bool = True, label_mimic: bool = False, reduction: str = "sum-mean",
-                 aggregation: str = "zscore") -> None:
+                 aggregation: str = "zscore", upsample: bool = False) -> None:
         super().__init__()
         if len(blocks) < 2:
             raise ConfigError(f"sad_blocks: SAD needs at least two blocks (a chain), got {blocks}")
@@ -79,6 +78,7 @@ class SADDistiller(Distiller):
         self.label_mimic = bool(label_mimic)
         self.reduction = reduction
         self.aggregation = aggregation
+        self.upsample = bool(upsample)
         self.student_features = self.blocks
 
     def is_active(self, iteration: int, max_iter: int) -> bool:
@@ -90,22 +90,27 @@ class SADDistiller(Distiller):
         label = batch.get("label")
         aggregated = [aggregate_attention(feature(student, b, "student"), self.p, self.aggregation)
                       for b in self.blocks]
+        full = input_size(batch) if self.upsample else None
         total = aggregated[0].new_zeros(())
-        for shallow, deep in zip(aggregated[:-1], aggregated[1:], strict=True):
-            size = common_size(shallow.shape, deep.shape)
+        trained: list[tuple[str, torch.Tensor]] = []  # the maps the gradient flows into
+        for name, shallow, deep in zip(self.blocks, aggregated[:-1], aggregated[1:], strict=False):
+            size = full or common_size(shallow.shape, deep.shape)
             src = spatial_softmax(resize_map(shallow, size))
             tgt = spatial_softmax(resize_map(deep, size))
             if self.detach:
                 tgt = tgt.detach()
+            trained.append((name, src))
             total = total + map_mse(src, tgt, self.reduction)
         if self.label_mimic:
             if label is None:
                 raise ValueError("sad label_mimic needs batch['label']")
-            deepest = spatial_softmax(aggregated[-1])
+            deepest = spatial_softmax(resize_map(aggregated[-1], full or tuple(aggregated[-1].shape[-2:])))
             target, has = label_attention(label.to(deepest.device), tuple(deepest.shape[-2:]))
             # images without lane pixels (all-zero target) contribute nothing
             masked = deepest * has.view(-1, 1, 1).to(deepest.dtype)
+            trained.append((self.blocks[-1], deepest))
             total = total + map_mse(masked, target, self.reduction)
+        self.check_saturation(trained, self.aggregation)
         return total
 
     def coefficient(self) -> float:
@@ -114,13 +119,23 @@ class SADDistiller(Distiller):
     def extra_repr(self) -> str:
         return (f"blocks={self.blocks}, gamma={self.gamma}, start={self.start}, p={self.p}, "
                 f"detach={self.detach}, label_mimic={self.label_mimic}, reduction={self.reduction!r}, "
-                f"aggregation={self.aggregation!r}")
+                f"aggregation={self.aggregation!r}, upsample={self.upsample}")
+
+
+def input_size(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """``(H, W)`` of the network input: the image's, else the label's (same size in lanekd data)."""
+    ref = batch.get("image", batch.get("label"))
+    if ref is None:
+        raise ValueError("sad upsample needs batch['image'] (or batch['label']) for the input size")
+    return int(ref.shape[-2]), int(ref.shape[-1])
 
 
 def build_sad(cfg: DistillConfig, student: nn.Module, teacher: nn.Module | None = None) -> SADDistiller:
     """SAD distiller for ``student`` from ``cfg`` (no teacher)."""
     blocks = default_blocks(student, cfg.sad_blocks, "sad_blocks")
     check_features(student, blocks, "student", "sad_blocks")
+    # DistillConfig fills these from sad_preset or the defaults on construction
+    assert cfg.sad_reduction is not None and cfg.sad_aggregation is not None and cfg.sad_upsample is not None
     return SADDistiller(blocks, gamma=cfg.sad_gamma, start=cfg.sad_start, p=cfg.sad_p, detach=cfg.sad_detach,
                         label_mimic=cfg.sad_label_mimic, reduction=cfg.sad_reduction,
-                        aggregation=cfg.sad_aggregation)
+                        aggregation=cfg.sad_aggregation, upsample=cfg.sad_upsample)

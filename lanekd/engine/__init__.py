@@ -10,7 +10,7 @@ Public API::
 from __future__ import annotations
 
 from lanekd.engine.checkpoint import load_checkpoint_model, read_checkpoint, save_checkpoint
-from lanekd.engine.config import METHODS, REFERENCE_BATCH, TrainConfig
+from lanekd.engine.config import REFERENCE_BATCH, TrainConfig
 from lanekd.engine.hooks import (
     LOSS_NAMES,
     CheckpointHook,
@@ -35,7 +35,6 @@ from lanekd.engine.trainer import (
 
 __all__ = [
     "LOSS_NAMES",
-    "METHODS",
     "REFERENCE_BATCH",
     "CheckpointHook",
     "HookBase",

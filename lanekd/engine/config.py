@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanekd.distill.methods import check_teacher_given, parse_methods
 from lanekd.errors import ConfigError
 
 #: The batch size the reference learning rate refers to (SAD/SCNN papers: batch 12, lr 0.01).
@@ -37,7 +38,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 #: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
 ADAMW_LR = 2e-3
-METHODS = ("none", "sad", "intra-kd", "lgad", "kd", "at")
 
 
 @dataclass
@@ -166,9 +166,8 @@ class TrainConfig:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
-        for m in self.methods:
-            if m not in METHODS:
-                raise ConfigError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        # the method registry knows the names and which need a teacher (torch-free)
+        check_teacher_given(parse_methods(self.methods) if self.methods else [], self.teacher)
         if self.label_input and self.methods:
             raise ConfigError("--label-input trains a teacher; it cannot be combined with distillation")
         if self.ckpt_every < 0 or self.val_every < 0 or self.log_every <= 0:

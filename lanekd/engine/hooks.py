@@ -16,22 +16,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lanekd.distill.methods import loss_names as distill_loss_names
 from lanekd.utils.progress import use_progress_bar
 
 if TYPE_CHECKING:
     from lanekd.engine.trainer import Trainer
 
-#: Loss terms always present in metrics.jsonl (0.0 when a term is not used by the run).
-LOSS_NAMES = (
-    "loss_seg",
-    "loss_exist",
-    "loss_iou",
-    "loss_sad",
-    "loss_intra_kd",
-    "loss_lgad",
-    "loss_kd",
-    "loss_at",
-)
+#: The supervised terms of :class:`lanekd.engine.losses.LaneLoss`.
+SUPERVISED_LOSS_NAMES = ("loss_seg", "loss_exist", "loss_iou")
+
+
+def loss_names() -> tuple[str, ...]:
+    """Loss terms always present in metrics.jsonl (0.0 when a term is not used by the run): the
+    supervised terms, then every registered distillation method's (:mod:`lanekd.distill.methods`)."""
+    return (*SUPERVISED_LOSS_NAMES, *distill_loss_names())
+
+
+#: :func:`loss_names` of the built-in methods (a method registered later is logged too).
+LOSS_NAMES = loss_names()
 
 
 class HookBase:
@@ -60,7 +62,9 @@ class MetricsLogger(HookBase):
 
     Training records: ``{"type": "train", "iter", "epoch", "lr", "img_s", "time", <every loss
     term>, "loss_total"}`` with each loss averaged over the iterations since the previous record.
-    Validation records are written by :class:`ValidationHook` through :meth:`write`. On resume,
+    Validation records are written by :class:`ValidationHook` through :meth:`write`; warnings a
+    distillation term raises (``Distiller.take_warnings``) become ``{"type": "warning"}`` records
+    and a line on stderr. On resume,
     records past the resumed iteration (logged after the last checkpoint) are dropped.
     """
 
@@ -96,14 +100,13 @@ class MetricsLogger(HookBase):
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
         self._images += t.global_batch
+        self._report_warnings()
         if t.iter % self.every and t.iter != t.max_iter:
             return
         now = time.perf_counter()
         rec: dict[str, Any] = {"type": "train", "iter": t.iter, "epoch": t.epoch_float, "lr": t.lr}
-        for name in (
-            *LOSS_NAMES,
-            *sorted(k for k in self._sums if k not in LOSS_NAMES and k != "loss_total"),
-        ):
+        names = loss_names()
+        for name in (*names, *sorted(k for k in self._sums if k not in names and k != "loss_total")):
             rec[name] = self._sums.get(name, 0.0) / self._count
         rec["loss_total"] = self._sums.get("loss_total", 0.0) / self._count
         rec["img_s"] = self._images / max(now - self._t0, 1e-9)
@@ -111,6 +114,15 @@ class MetricsLogger(HookBase):
         t.last_record = rec
         self.write(rec)
         self._sums, self._count, self._images, self._t0 = {}, 0, 0, now
+
+    def _report_warnings(self) -> None:
+        """What the distillation terms flagged (e.g. a saturated attention softmax), each once: on
+        stderr and as a ``{"type": "warning", "iter", "message"}`` record."""
+        t = self.trainer
+        for d in getattr(t, "distillers", ()):
+            for msg in getattr(d, "take_warnings", list)():
+                print(f"warning: {msg}", file=sys.stderr, flush=True)
+                self.write({"type": "warning", "iter": t.iter, "message": msg})
 
 
 class ProgressHook(HookBase):

@@ -28,7 +28,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lanekd.engine.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+# OnlineTeacher and freeze are re-exported by lanekd.engine
+from lanekd.distill.teachers import OnlineTeacher, build_distillation, freeze  # noqa: F401
+from lanekd.engine.checkpoint import (
+    load_checkpoint_model,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from lanekd.engine.config import TrainConfig
 from lanekd.engine.dist import DistContext, init_distributed
 from lanekd.engine.hooks import (
@@ -43,7 +51,6 @@ from lanekd.engine.losses import LaneLoss, onehot_label
 from lanekd.engine.optim import build_optimizer, build_scheduler
 from lanekd.engine.sampler import ResumableBatchSampler
 from lanekd.errors import ConfigError, LaneKDError
-from lanekd.models.output import LaneOutput
 
 
 class TrainingInterrupted(LaneKDError):
@@ -79,36 +86,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-class OnlineTeacher:
-    """A frozen teacher run on every step (eval mode, no grad).
-
-    Args:
-        model: the teacher; it is frozen here.
-        input_kind: ``"image"`` (RGB) or ``"onehot"`` (the LGAD label-fed teacher, METHODS §5.3).
-        num_classes: class count for the one-hot input.
-    """
-
-    def __init__(self, model: nn.Module, input_kind: str, num_classes: int) -> None:
-        self.model = freeze(model)
-        self.input_kind = input_kind
-        self.num_classes = num_classes
-
-    @torch.no_grad()
-    def __call__(self, batch: dict[str, torch.Tensor], channels_last: bool = False) -> LaneOutput:
-        x = batch["image"] if self.input_kind == "image" else onehot_label(batch["label"], self.num_classes)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x, return_features=True)
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    """Eval mode and ``requires_grad=False`` everywhere (a teacher never trains)."""
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
 
 
 def seed_all(seed: int) -> None:
@@ -442,18 +419,6 @@ def _resolve_data(cfg: TrainConfig) -> None:
         )
 
 
-def _load_teacher(path: str, device: torch.device) -> tuple[nn.Module, dict]:
-    from lanekd.engine.checkpoint import load_checkpoint_model
-
-    model, meta = load_checkpoint_model(path, device=device)
-    return freeze(model), meta
-
-
-def _is_label_input(meta: dict) -> bool:
-    cfg = meta.get("config") or {}
-    return bool(cfg.get("label_input"))
-
-
 def train(
     cfg: TrainConfig,
     *,
@@ -561,12 +526,8 @@ def _train(
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
 
-    # teachers and distillers
-    distillers: list[nn.Module] = []
-    teachers: dict[str, Callable] = {}
-    methods = [m for m in cfg.methods if m != "none"]
-    if methods:
-        distillers, teachers = _build_distillation(cfg, methods, model, device, num_classes, dctx)
+    # teachers and distillers: every teacher check runs here, before the first step
+    distillers, teachers = build_distillation(cfg, model, device, num_classes, dctx, load_checkpoint_model)
 
     seed_all(cfg.seed + 7919 * dctx.rank)  # per-process augmentation streams
 
@@ -719,95 +680,3 @@ def _make_val_fn(cfg: TrainConfig, device: torch.device, label_input_classes: in
 
     return run
 
-
-def _build_distillation(
-    cfg: TrainConfig,
-    methods: list[str],
-    student: nn.Module,
-    device: torch.device,
-    num_classes: int,
-    dctx: DistContext,
-) -> tuple[list[nn.Module], dict[str, Callable]]:
-    """Distillers for ``methods`` and the teacher sources they need (``--teacher`` checkpoint)."""
-    from lanekd.distill import DistillConfig, build_distillers
-
-    dcfg = cfg.distill if cfg.distill is not None else DistillConfig()
-    need_teacher = [m for m in methods if m in ("intra-kd", "kd", "at", "lgad")]
-    teacher = None
-    meta: dict = {}
-    if need_teacher:
-        if cfg.teacher is None:
-            raise ConfigError(
-                f"--method {','.join(need_teacher)} needs --teacher CKPT "
-                "(train one with `lanekd train-teacher`; LGAD's with --label-input)"
-            )
-        teacher, meta = _load_teacher(cfg.teacher, device)
-        if cfg.channels_last:
-            teacher.to(memory_format=torch.channels_last)
-    label_teacher = _is_label_input(meta)
-    if label_teacher and any(m in ("intra-kd", "kd", "at") for m in methods):
-        raise ConfigError(
-            f"{cfg.teacher}: a label-input (LGAD) teacher cannot drive intra-kd/kd/at; give an RGB teacher"
-        )
-    if "lgad" in methods and teacher is not None and not label_teacher:
-        raise ConfigError(
-            f"{cfg.teacher}: LGAD needs a label-input teacher (`lanekd train-teacher --label-input`)"
-        )
-    distillers = list(build_distillers(methods, dcfg, student, teacher=teacher))
-    for d in distillers:
-        d.to(device)
-    teachers: dict[str, Callable] = {}
-    kinds = {d.teacher_input for d in distillers if d.needs_teacher}
-    if cfg.cache_teacher and not kinds:
-        raise ConfigError("--cache-teacher: none of the selected methods uses a teacher")
-    for kind in kinds:
-        if cfg.cache_teacher:
-            teachers[kind] = _cached_teacher(cfg, teacher, distillers, num_classes, device, dctx)
-        else:
-            teachers[kind] = OnlineTeacher(teacher, kind, num_classes)
-    return distillers, teachers
-
-
-def _cached_teacher(
-    cfg: TrainConfig,
-    teacher: nn.Module,
-    distillers: list[nn.Module],
-    num_classes: int,
-    device: torch.device,
-    dctx: DistContext,
-) -> Callable:
-    """G's teacher-target cache: built once into ``DIR/teacher_cache.h5`` (rank 0), reused when it
-    still matches the teacher, data and options. Valid only without augmentation (see
-    ``lanekd.distill.cache``), so :func:`train` turns augmentation off with ``--cache-teacher``."""
-    from lanekd.distill import TeacherCache
-
-    path = Path(cfg.out) / "teacher_cache.h5"
-    if dctx.is_main:
-        cache = None
-        if path.is_file():
-            cache = TeacherCache(path)
-            try:
-                cache.check(distillers, teacher=teacher, dataset=cfg.data)
-            except ConfigError:
-                cache.close()
-                cache = None
-        if cache is None:
-            if not cfg.quiet:
-                print(f"caching teacher targets into {path}", file=sys.stderr)
-            TeacherCache.build(
-                teacher,
-                cfg.data,
-                distillers,
-                path,
-                batch_size=max(1, min(cfg.batch_size, 16)),
-                device=device,
-                num_classes=num_classes,
-                quiet=cfg.quiet,
-            ).close()
-    dctx.barrier()
-    cache = TeacherCache(path)
-
-    def source(batch: dict[str, torch.Tensor], channels_last: bool = False) -> LaneOutput:
-        return cache.targets(batch["index"], device=device)
-
-    return source
