@@ -1,4 +1,4 @@
-"""ApolloScape lane-marking segmentation mIoU (spec/METRICS.md §5).
+"""ApolloScape lane-marking segmentation mIoU.
 
 The official evaluation is the Cityscapes pixel-level script with ApolloScape's label table: one pooled
 256x256 confusion matrix over all pixels (rows = ground-truth id, columns = predicted id, both *label

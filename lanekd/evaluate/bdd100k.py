@@ -1,9 +1,9 @@
-"""BDD100K lanes, the SAD protocol (spec/METRICS.md §4.1).
+"""BDD100K lanes, the SAD protocol.
 
 Binary lane masks (0 background, anything else lane; the SAD labels use 255), 720x1280. Per image:
 accuracy = |pred lane & GT lane| / |GT lane| (a lane-pixel recall; 0 when the image has no GT lane pixel)
 and IoU = |pred & GT| / |pred | GT| of the lane class (0 when both are empty). Reported values are the
-means over *all* images (x100 in papers). This is not the toolkit's F1_pix lane-marking metric (§4.2).
+means over *all* images (x100 in papers). This is not the toolkit's F1_pix lane-marking metric (see below).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def format_bdd100k(result: dict[str, Any]) -> str:
             f"{result['accuracy'] * 100:.2f} %, IoU {result['iou'] * 100:.2f}")
 
 
-# --- the bdd100k toolkit's lane-marking metric (spec/METRICS.md §4.2) -----------------------------------
+# --- the bdd100k toolkit's lane-marking metric -----------------------------------
 # Byte layout of a toolkit mask: bits 0-2 category, bit 3 background flag (1 = background), bit 4 style,
 # bit 5 direction. Each task is (bit offset, bit width, class names in value order).
 LANE_TASKS: dict[str, tuple[int, int, tuple[str, ...]]] = {

@@ -1,6 +1,6 @@
 """CULane F1 evaluator with bit-exact parity to the official C++ tool (XingangPan/SCNN lane_evaluation).
 
-Algorithm (spec/METRICS.md §2.2), every step as the official tool does it:
+Algorithm, every step as the official tool (XingangPan/SCNN ``lane_evaluation``) does it:
 
 1. Files: the annotation/prediction path of a list entry is the directory joined with the entry, with
    everything after its last ``.`` replaced by ``lines.txt``. A missing file means zero lanes.

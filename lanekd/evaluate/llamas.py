@@ -1,8 +1,8 @@
-"""LLAMAS metrics (spec/METRICS.md §3.3-3.4): CULane-style F1 on 717x1276 and segmentation AP.
+"""LLAMAS metrics: CULane-style F1 on 717x1276 and segmentation AP.
 
 Ground truth is read from the official label JSONs (``<gt_dir>/<recording>/<name>.json``; the evaluation
 key is the last two path parts). The dataset reader (:mod:`lanekd.data.formats.llamas`) does the official
-cleaning and builds the per-row curves of §3.2; this module only applies the metrics' rules to them.
+cleaning and builds the per-row curves; this module only applies the metrics' rules to them.
 
 F1 (karstenBehrendt/unsupervised_llamas ``culane_metric``): GT lanes are the l1/l0/r0/r1 per-row curves;
 a lane is kept if it has > 1 valid (x >= 0) value, then only rows 300..716 with x >= 0 are used (a kept
