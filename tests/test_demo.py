@@ -115,28 +115,31 @@ def test_tile_says_no_lanes_only_without_lanes():
 
 
 def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
-    """Every stage on a few images and iterations: seeds, checkpoint rule, slim checkpoints, resume."""
+    """Every stage on a few images and iterations: the seed, checkpoint rule, slim checkpoints, resume
+    (one seed keeps it fast; mean ± std over two is checked on fabricated scores above)."""
     import torch
 
     monkeypatch.setenv("LANEKD_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
     cfg = demo.DemoConfig(out=str(tmp_path / "demo"), quick=True, workers=0, quiet=True, overrides={
         "size": (96, 256), "n_train": 4, "n_val": 2, "n_test": 3, "teacher_iters": 2, "student_iters": 3,
-        "batch": 2, "val_every": 2, "seeds": (0, 1)})
+        "batch": 2, "val_every": 2, "seeds": (3,)})
     res = demo.run_demo(cfg)
     runs = tmp_path / "demo" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == sorted(
-        ["teacher", "label-teacher", *(f"{m}-s{s}" for m in demo.STUDENT_RUNS for s in (0, 1))])
+        ["teacher", "label-teacher", *(f"{m}-s3" for m in demo.STUDENT_RUNS)])
+    assert json.loads((runs / "sad-s3" / "config.json").read_text())["seed"] == 3
     # SAD is on from step index 2 of 3: the validation after 2 steps predates it, so best.pt is 3
-    assert res["summary"]["sad"]["iterations"] == [3, 3]
+    assert res["summary"]["sad"]["iterations"] == [3]
     for run in runs.iterdir():
         assert not (run / "last.pt").exists()
         ck = torch.load(run / "best.pt", weights_only=True)
         assert "optimizer" not in ck and "model" in ck
     md = (tmp_path / "demo" / "report.md").read_text()
-    assert "| ENet-SAD + sad | 2 | 3, 3 |" in md and "## What was learned" in md
+    assert "| ENet-SAD + sad | 1 | 3 |" in md and "(1 seed: no spread)" in md and "## What was learned" in md
     for f in ("f1_bars.png", "training_curves.png", "test_lanes.png", "attention.png"):
         assert cv2.imread(str(tmp_path / "demo" / "figures" / f)) is not None, f
     again = demo.run_demo(cfg)  # finished runs are reused, scores come from the cache
     assert all(st["reused"] for st in again["stages"] if st["stage"].startswith("train"))
-    assert json.loads((tmp_path / "demo" / "results.json").read_text())["summary"]["none"]["f1"]["n"] == 2
+    saved = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert saved["summary"]["none"]["runs"] == ["none-s3"]

@@ -133,6 +133,7 @@ def _train_stage(cfg: DemoConfig, name: str, tcfg: TrainConfig) -> dict[str, Any
     _log(cfg, f"{name}: training {tcfg.iters} iterations -> {out}" + (" (resuming)" if tcfg.resume else ""))
     res = train(tcfg).to_dict()
     _slim_checkpoint(out)
+    _log(cfg, f"{name}: done in {res['elapsed_s']:.0f} s; best.pt from iteration {res['best_iter']}")
     res["checkpoint"] = str(out / "best.pt")
     write_json_atomic(done, res)
     return {**res, "reused": False}
@@ -141,6 +142,7 @@ def _train_stage(cfg: DemoConfig, name: str, tcfg: TrainConfig) -> dict[str, Any
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run every stage and return the results (also written to ``OUT/results.json``)."""
     from lanekd.data import ensure_synthetic
+    from lanekd.data.cache import wide_line_width
 
     t0 = time.perf_counter()
     b = cfg.resolved_budget()
@@ -155,10 +157,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     )
     t = time.perf_counter()
     data = {
-        split: str(ensure_synthetic(split, b[f"n_{split}"], size=size, seed=cfg.seed))
+        split: str(ensure_synthetic(split, b[f"n_{split}"], size=size, seed=cfg.seed,
+                                    line_width=wide_line_width(size)))
         for split in ("train", "val", "test")
     }
     stages.append({"stage": "synthetic data", "seconds": time.perf_counter() - t, "reused": False})
+    _log(cfg, f"data ready in {stages[-1]['seconds']:.0f} s")
 
     def tc(**kw: Any) -> TrainConfig:
         base = dict(
