@@ -543,3 +543,16 @@ def test_predict_leaf_folder_with_root_lines_up_for_evaluate(cli, tmp_path: Path
     assert code == 0 and "none of the" in err
     code, _, err = cli("predict", ckpt, leaf, "--root", tmp_path / "p2", "--out", pred, "--quiet")
     assert code == 1 and "is not inside --root" in err and "Traceback" not in err
+
+
+def test_segments_with_holed_rows_match_reference() -> None:
+    """Steps like (4, 1) draw rows with a hole (OpenCV's outline and fill disagree by a pixel): inside
+    the image, across a border and as the only segment of a lane."""
+    size = (200, 400)
+    lanes = [(np.arange(10) * 4 + 100, np.arange(10) + 80), (np.array([150, 154]), np.array([90, 91])),
+             (np.arange(12) * 4 - 20, 100 - np.arange(12)), (np.array([396, 400, 404]), np.array([5, 4, 3]))]
+    px = np.concatenate([p for p, _ in lanes])
+    py = np.concatenate([q for _, q in lanes])
+    runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, 30)
+    for k, (x, y) in enumerate(lanes):
+        assert np.array_equal(runs.shape(k).to_mask(size), _raster.draw_lane_reference(x, y, size, 30)), k

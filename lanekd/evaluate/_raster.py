@@ -1027,14 +1027,13 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         seg = np.flatnonzero(same)
         seg = seg[merge[lane_of(seg)]]
         seg = seg[_touches_image(x0[seg], y0[seg], sx[seg], sy[seg], size, R)]
-        cell, lv_m, rv_m, broken = _segment_cells(seg, lane_of(seg), x0, y0, sx, sy, size, width, R)
+        cell, lv_m, rv_m = _segment_cells(seg, lane_of(seg), x0, y0, sx, sy, size, width, R)
         g, gl, gr, hole = _union_runs(cell, lv_m, rv_m)
-        huge[broken] = True
-        holed = np.setdiff1d(g[hole] // H, broken)
+        holed = np.unique(g[hole] // H)
         for k in holed.tolist():  # several runs in a row: paint the exact runs into a bitmap
             mine = cell // H == k
             masks[k] = _runs_bitmap(cell[mine] % H, lv_m[mine], rv_m[mine], W)
-        keep = ~np.isin(g // H, np.union1d(holed, broken))
+        keep = ~np.isin(g // H, holed)
         left.ravel()[g[keep]] = gl[keep]
         right.ravel()[g[keep]] = gr[keep]
     for k in np.flatnonzero(slow & ((counts < 2) | huge)):
@@ -1217,28 +1216,69 @@ def _shapes(width: int) -> _ShapeTable:
     return _SHAPE_TABLES[width]
 
 
+def prepare_tables(width: int) -> None:
+    """Build the stamp tables and the common step shapes now (before forking workers, which inherit them)."""
+    _decomposition(width)
+    d = np.arange(-4, 5)
+    dx, dy = np.repeat(d, len(d)), np.tile(d, len(d))
+    step = (dx != 0) | (dy != 0)
+    _shapes(width).ids(dx[step], dy[step])
+
+
 def _segment_cells(seg: np.ndarray, lane: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray,
                    sy: np.ndarray, size: tuple[int, int], width: int, R: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every row run of segments ``seg`` (of lanes ``lane``) as flat cells ``lane * H + row``.
-
-    Returns:
-        (cell, left, right, broken): the runs, and the lanes with a segment that is not one run per row.
-    """
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel run of segments ``seg`` (of lanes ``lane``) as (cell ``lane * H + row``, left, right);
+    a row may hold several runs (thick segments whose rows have a hole)."""
     H = size[0]
     clear = _clear(x0[seg], y0[seg], sx[seg], sy[seg], size, R)
     tab = _shapes(width)
-    cell_a, la, ra = tab.cells(seg[clear], lane[clear], x0, y0, sx, sy, H)
-    broken = [lane[clear][~tab.ok[tab.ids(sx[seg[clear]], sy[seg[clear]])]]] if clear.any() else []
+    sc = seg[clear]
+    sid = tab.ids(sx[sc], sy[sc])
+    cell_a, la, ra = tab.cells(sc[tab.ok[sid]], lane[clear][tab.ok[sid]], x0, y0, sx, sy, H)
     ez, ln = seg[~clear], lane[~clear]
     top, lv, rv, ok = segment_runs_batch(x0[ez], y0[ez], x0[ez] + sx[ez], y0[ez] + sy[ez], size, width)
-    broken.append(ln[~ok])
     rows = top[:, None] + np.arange(lv.shape[1])[None, :]
     filled = (lv <= rv) & (rows < H) & ok[:, None]
-    cell_b = (ln[:, None].astype(np.int64) * H + rows)[filled]
-    return (np.concatenate([cell_a, cell_b]), np.concatenate([la, lv[filled].astype(np.int32)]),
-            np.concatenate([ra, rv[filled].astype(np.int32)]),
-            np.unique(np.concatenate(broken)) if broken else np.zeros(0, np.int64))
+    parts = [(cell_a, la, ra), ((ln[:, None].astype(np.int64) * H + rows)[filled],
+                                lv[filled].astype(np.int32), rv[filled].astype(np.int32))]
+    # segments with a holed row (rare): their runs from the scalar painter, cached by shape when clear
+    holed_seg = np.r_[sc[~tab.ok[sid]], ez[~ok]]
+    holed_lane = np.r_[lane[clear][~tab.ok[sid]], ln[~ok]]
+    for i, k in zip(holed_seg.tolist(), holed_lane.tolist(), strict=True):
+        key = (int(sx[i]), int(sy[i]), width)
+        if not _clear(x0[i:i + 1], y0[i:i + 1], sx[i:i + 1], sy[i:i + 1], size, R)[0]:
+            r, lo, hi = _painted_runs(int(x0[i]), int(y0[i]), int(sx[i]), int(sy[i]), size, width)
+        else:
+            if key not in _HOLED:
+                c = R + _SHAPE_MAX + 4
+                _HOLED[key] = _painted_runs(c, c, key[0], key[1], (2 * c + 1, 2 * c + 1), width, c)
+            r, lo, hi = _HOLED[key]
+            r, lo, hi = r + int(y0[i]), lo + int(x0[i]), hi + int(x0[i])
+        parts.append((k * H + r, lo.astype(np.int32), hi.astype(np.int32)))
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+
+
+_HOLED: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _painted_runs(x0: int, y0: int, dx: int, dy: int, size: tuple[int, int], width: int, origin: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pixel runs (row, left, right) of one thick segment from the scalar painter, relative to
+    ``origin`` (the start pixel of a cached shape) or absolute (``origin=0``)."""
+    H, W = size
+    R = cap_radius(width) + 2
+    ylo, yhi = max(min(y0, y0 + dy) - R, 0), min(max(y0, y0 + dy) + R, H - 1)
+    xlo, xhi = max(min(x0, x0 + dx) - R, 0), min(max(x0, x0 + dx) + R, W - 1)
+    if ylo > yhi or xlo > xhi:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    cv = _Canvas(size, (ylo, xlo, yhi - ylo + 1, xhi - xlo + 1))
+    _thick_segment(cv, x0, y0, x0 + dx, y0 + dy, width)
+    d = np.diff(np.pad(cv.mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    r, lo = np.nonzero(d == 1)
+    _, hi = np.nonzero(d == -1)
+    return r + ylo - origin, lo + xlo - origin, hi - 1 + xlo - origin
 
 
 def _union_runs(cell: np.ndarray, left: np.ndarray, right: np.ndarray

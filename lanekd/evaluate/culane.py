@@ -683,7 +683,7 @@ def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]
     import scipy.optimize  # noqa: F401  (imported once here rather than in every worker)
 
     if job.rasterizer == "opencv46" and job.width >= 2:
-        _raster._decomposition(job.width)  # build the stamp tables once, before forking
+        _raster.prepare_tables(job.width)  # build the stamp tables once, before forking
     n_chunks = workers * 4
     size = math.ceil(len(entries) / n_chunks)
     chunks = [(job, entries[i:i + size]) for i in range(0, len(entries), size)]
