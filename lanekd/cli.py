@@ -165,12 +165,19 @@ def _training_size(text: str) -> tuple[int, int]:
     from lanekd.errors import ConfigError
     from lanekd.models.common import check_input_size
 
-    size = parse_size(text)
+    try:
+        size = parse_size(text)
+    except typer.BadParameter as e:
+        raise typer.BadParameter(e.message, param_hint="--size") from None
     try:
         check_size(size)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--size") from None
+    try:
         check_input_size(size)
     except ConfigError as e:
-        raise typer.BadParameter(f"{text}: {e}", param_hint="--size") from None
+        raise typer.BadParameter(f"{e}: every network downsamples by this stride (`lanekd models`)",
+                                 param_hint="--size") from None
     return size
 
 
@@ -558,14 +565,16 @@ def export_cmd(
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript.",
                             callback=one_of("lanekd.export.core:FORMATS")),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.onnx / .pt)."),
-    opset: int = typer.Option(18, "--opset", help="ONNX opset version (18 is native to the exporter)."),
+    opset: int = typer.Option(18, "--opset", min=18, help="ONNX opset version (18 is native to the exporter, "
+                              "which cannot write older opsets)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export with a symbolic batch size."),
     input_size: str | None = typer.Option(None, "--input-size",
                                           help="HxW; must equal the checkpoint's (the existence branch "
                                                "is built for one size). Default: the checkpoint's."),
     check_image: list[Path] = typer.Option([], "--check-image",
                                            help="Extra real image(s) to compare PyTorch and the export on."),
-    tolerance: float = typer.Option(1e-4, "--tolerance", help="Max abs difference allowed (float32)."),
+    tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0,
+                                    help="Max abs difference allowed (float32)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:

@@ -151,15 +151,18 @@ def test_custom_position_slots(custom_dir: Path) -> None:
     assert c.lanes == [] and c.exist.sum() == 0
     assert [s.name for s in read_dataset("custom", path, "ignored")] == [a.name, b.name, c.name]
     (six,) = read_dataset(
-        "custom", write_jsonl(custom_dir / "x.jsonl", [{"image": "img/a.png"}]), "", num_slots=6
+        "custom", write_jsonl(custom_dir / "x.jsonl", [{"image": "img/a.png", "lanes": []}]), "", num_slots=6
     )
     assert six.num_slots == 6 and six.exist.shape == (6,)
 
 
 BAD_CUSTOM = [
     ("not json", "{'image': 1}", "not valid JSON"),
-    ("no image", {"lanes": []}, "'image' must be a non-empty string"),
-    ("missing image", {"image": "img/zz.png"}, "image "),
+    ("no image", {"lanes": []}, "missing key 'image'"),
+    ("empty image", {"image": "", "lanes": []}, "'image' must be a non-empty string"),
+    ("missing image", {"image": "img/zz.png", "lanes": []}, "image "),
+    ("misspelt key", {"image": "img/a.png", "Lanes": [[[1, 2]]]}, "unknown key 'Lanes'"),
+    ("no lanes key", {"image": "img/a.png"}, "missing key 'lanes' (write \"lanes\": []"),
     ("lanes not list", {"image": "img/a.png", "lanes": 3}, "'lanes' must be a list"),
     ("bad point", {"image": "img/a.png", "lanes": [[[1, 2, 3]]]}, "lane 0: point [1, 2, 3] is not [x, y]"),
     ("empty lane", {"image": "img/a.png", "lanes": [[]]}, "lane 0 must be a non-empty list"),
@@ -176,7 +179,7 @@ BAD_CUSTOM = [
     ),
     ("too many", {"image": "img/a.png", "lanes": [[[i, 2]] for i in range(5)]}, "5 lanes but only 4 slots"),
     ("not an image", {"image": "notes.txt", "lanes": []}, "cannot read the size"),
-    ("category", {"image": "img/a.png", "category": 3}, "'category' must be a string"),
+    ("category", {"image": "img/a.png", "lanes": [], "category": 3}, "'category' must be a string"),
 ]
 
 

@@ -76,13 +76,13 @@ def culane(tmp_path):
 
 def test_prepare_culane_cli(culane, tmp_path, cli):
     out = tmp_path / "train.h5"
-    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "36x100",
+    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "40x96",
                             "--quiet")
     assert code == 0, err
     assert stdout.count("\n") == 1 and "prepared 5 culane/train samples" in stdout
     assert out.exists() and not tmp_path_for(out).exists()
     ds = LaneH5(out)
-    assert len(ds) == 5 and ds.attrs["size"] == (36, 100) and ds.attrs["dataset"] == "culane"
+    assert len(ds) == 5 and ds.attrs["size"] == (40, 96) and ds.attrs["dataset"] == "culane"
     assert ds.names[0] == "/driver_00_30frame/clip.MP4/00000.jpg"  # verbatim, leading '/'
     assert ds[0]["exist"].tolist() == [1, 1, 1, 1] and ds[1]["exist"].tolist() == [0, 1, 1, 1]
     assert set(np.unique(ds[0]["label"])) == {0, 1, 2, 3, 4}
@@ -93,7 +93,7 @@ def test_prepare_culane_cli(culane, tmp_path, cli):
     code, stdout, _ = cli("prepare", "--verify", out, "--json")
     assert code == 0 and json.loads(stdout)["count"] == 5
     code, stdout, _ = cli("prepare", "culane", "--root", culane, "--out", tmp_path / "j.h5",
-                          "--size", "36x100", "--json")
+                          "--size", "40x96", "--json")
     doc = json.loads(stdout)
     assert code == 0 and doc["count"] == 5 and doc["skipped"] == 0 and doc["storage"] == "encoded"
 
@@ -147,7 +147,7 @@ def test_bad_input_fails_cleanly(culane, tmp_path, cli, how, expect):
 
     _break(culane, 2, how)
     out = tmp_path / "bad.h5"
-    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "36x100",
+    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "40x96",
                             "--resume")
     assert code == 1
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -158,7 +158,7 @@ def test_bad_input_fails_cleanly(culane, tmp_path, cli, how, expect):
 def test_bad_input_fails_cleanly_with_workers(culane, tmp_path, cli):
     _break(culane, 3, "truncated")
     out = tmp_path / "bad.h5"
-    code, _, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "36x100",
+    code, _, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "40x96",
                        "--workers", "2")
     assert code == 1 and "00003.jpg: truncated JPEG" in err and "train_gt.txt:4" in err
     assert no_leftovers(out)
@@ -168,7 +168,7 @@ def test_skip_mode_reports_and_writes_json(culane, tmp_path, cli):
     _break(culane, 1, "truncated")
     _break(culane, 3, "lines")
     out = tmp_path / "skip.h5"
-    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "36x100",
+    code, stdout, err = cli("prepare", "culane", "--root", culane, "--out", out, "--size", "40x96",
                             "--on-error", "skip")
     assert code == 0, err
     assert "skipped 2 bad samples" in stdout
@@ -185,7 +185,7 @@ def test_skip_mode_reports_and_writes_json(culane, tmp_path, cli):
     # a later clean run removes the stale report
     _break(culane, 1, "missing")
     write_culane(culane)
-    cli("prepare", "culane", "--root", culane, "--out", out, "--size", "36x100", "--on-error", "skip")
+    cli("prepare", "culane", "--root", culane, "--out", out, "--size", "40x96", "--on-error", "skip")
     assert not (tmp_path / "skip.h5.skipped.json").exists()
 
 
@@ -206,7 +206,7 @@ def test_synthetic_cli_deterministic(tmp_path, cli):
     from lanekd.data.synthetic import SYNTHETIC_CATEGORIES
 
     for name in ("a.h5", "b.h5"):
-        code, _, err = cli("prepare", "synthetic", "--n", "6", "--seed", "3", "--size", "36x100",
+        code, _, err = cli("prepare", "synthetic", "--n", "6", "--seed", "3", "--size", "40x96",
                            "--out", tmp_path / name, "--quiet")
         assert code == 0, err
     a = LaneH5(tmp_path / "a.h5")
@@ -222,7 +222,7 @@ def test_synthetic_culane_layout_round_trip(tmp_path, cli):
     assert code == 0, err
     assert (tmp_path / "layout" / "list" / "train_gt.txt").is_file()
     code, stdout, err = cli("prepare", "culane", "--root", tmp_path / "layout", "--out", tmp_path / "l.h5",
-                            "--size", "36x100", "--quiet")
+                            "--size", "40x96", "--quiet")
     assert code == 0, err
     ds = LaneH5(tmp_path / "l.h5")
     assert len(ds) == 4
@@ -251,7 +251,7 @@ def _wait_committed(tmp: Path, at_least: int, proc: subprocess.Popen, timeout: f
 
 def test_sigkill_then_resume_gives_same_content(tmp_path, cli):
     out = tmp_path / "r.h5"
-    args = ["prepare", "synthetic", "--n", "40", "--size", "36x100", "--flush-every", "3", "--out", str(out),
+    args = ["prepare", "synthetic", "--n", "40", "--size", "40x96", "--flush-every", "3", "--out", str(out),
             "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "lanekd", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -266,7 +266,7 @@ def test_sigkill_then_resume_gives_same_content(tmp_path, cli):
             proc.kill()
     assert not out.exists() and tmp_path_for(out).exists()
     # different options: refuse to mix
-    code, _, err = cli("prepare", "synthetic", "--n", "40", "--size", "36x120", "--flush-every", "3",
+    code, _, err = cli("prepare", "synthetic", "--n", "40", "--size", "40x120", "--flush-every", "3",
                        "--out", out, "--resume")
     assert code == 1 and "cannot resume" in err and "size" in err
     assert tmp_path_for(out).exists()
@@ -275,7 +275,7 @@ def test_sigkill_then_resume_gives_same_content(tmp_path, cli):
     assert "resumed after" in stdout
     resumed_after = int(stdout.split("resumed after ")[1].split()[0].rstrip(",;"))
     assert 0 < resumed_after < 40
-    cli("prepare", "synthetic", "--n", "40", "--size", "36x100", "--out", tmp_path / "full.h5")
+    cli("prepare", "synthetic", "--n", "40", "--size", "40x96", "--out", tmp_path / "full.h5")
     assert_same_content(out, tmp_path / "full.h5")
 
 

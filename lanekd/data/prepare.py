@@ -42,9 +42,22 @@ from lanekd.data.policy import ErrorPolicy
 from lanekd.data.render import render_label, resize_image, resize_label, scaled_line_width
 from lanekd.data.sample import LaneSample
 from lanekd.errors import ConfigError, DataError
-from lanekd.utils.io import tmp_path_for, write_json_atomic
+from lanekd.utils.io import check_output_file, tmp_path_for, write_json_atomic
 
 DATASET_NAMES = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape", "custom", "synthetic")
+
+#: Largest training height and width ``prepare`` accepts: 2.5x CULane's 1640 source width, so every
+#: dataset's native size fits; larger sizes are typos that would exhaust memory (3 x 4096^2 bytes
+#: per raw image already).
+MAX_SIDE = 4096
+
+
+def check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``(H, W)`` as ints, each in ``1..MAX_SIDE``; else a :class:`ConfigError` naming the limit."""
+    h, w = (int(v) for v in size)
+    if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE):
+        raise ConfigError(f"size {h}x{w} is outside 1..{MAX_SIDE} per side")
+    return h, w
 
 
 @dataclass(frozen=True)
@@ -296,7 +309,7 @@ def prepare_dataset(
         raise ConfigError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     policy = ErrorPolicy(on_error)  # type: ignore[arg-type]
     info = _dataset_info(dataset)
-    size = tuple(size) if size is not None else tuple(info.default_size)  # type: ignore[assignment]
+    size = check_size(size) if size is not None else tuple(info.default_size)  # type: ignore[assignment]
     crop_top = int(info.crop_top if crop_top is None else crop_top)
     if crop_top < 0:
         raise ConfigError(f"crop_top must be >= 0, got {crop_top}")
@@ -311,6 +324,7 @@ def prepare_dataset(
     elif samples is None and root is None:
         raise ConfigError(f"--root is required for dataset {dataset!r}")
     source_size = tuple(info.source_size)
+    check_output_file(out)  # an unusable --out fails now, not after the whole conversion
     geo = _Geometry(dataset=dataset, size=size, crop_top=crop_top, num_slots=info.num_slots,  # type: ignore[arg-type]
                     num_classes=info.num_classes,
                     line_width_at_source=float(info.line_width_at_source),
@@ -364,7 +378,12 @@ def prepare_dataset(
             worker_skipped = json.loads(old.get("skipped", "[]"))
     if writer is None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        writer = H5Writer(tmp, attrs, storage)
+        try:
+            writer = H5Writer(tmp, attrs, storage)
+        except BaseException:  # e.g. disk full while creating it: leave no partial file behind
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
     resumed_from = writer.count
     if synthetic:
         items: Iterable[Any] = range(start, n)  # type: ignore[arg-type]

@@ -23,6 +23,12 @@ IGNORE = 255
 
 # Sub-pixel precision for cv2.polylines (coordinates are fixed point with this many fractional bits).
 _SHIFT = 4
+# cv2.polylines takes int32 fixed-point coordinates: beyond 2^31 / 2^_SHIFT pixels they wrap and a
+# lane lands on the wrong side of the image. Lanes reaching past _FAR pixels are clipped to the image
+# grown by _MARGIN on each side first; so far out, the clipped end's rounding moves no drawn pixel.
+_FAR = float(1 << 20)
+_MARGIN = float(1 << 16)
+
 
 def scaled_line_width(line_width_at_source: float, source_size: tuple[int, int], size: tuple[int, int],
                       crop_top: int = 0) -> int:
@@ -61,10 +67,37 @@ def render_label(lanes: Sequence[np.ndarray], slots: Sequence[int], source_size:
         pts = source_to_target(lane, source_size, size, crop_top)
         if len(pts) < 2:
             continue
-        fixed = np.round(pts * scale).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(label, [fixed], isClosed=False, color=int(slot) + 1, thickness=int(line_width),
+        pieces = [pts] if np.abs(pts).max() <= _FAR else _clip_polyline(pts, h, w)
+        fixed = [np.round(p * scale).astype(np.int32).reshape(-1, 1, 2) for p in pieces]
+        if not fixed:
+            continue
+        cv2.polylines(label, fixed, isClosed=False, color=int(slot) + 1, thickness=int(line_width),
                       lineType=cv2.LINE_8, shift=_SHIFT)
     return label
+
+
+def _clip_polyline(pts: np.ndarray, h: int, w: int) -> list[np.ndarray]:
+    """Clip each segment of an ``(N, 2)`` polyline to ``[-_MARGIN, w - 1 + _MARGIN] x
+    [-_MARGIN, h - 1 + _MARGIN]`` (Liang-Barsky); returns the visible segments as ``(2, 2)`` arrays."""
+    lo = (-_MARGIN, -_MARGIN)
+    hi = (w - 1 + _MARGIN, h - 1 + _MARGIN)
+    out = []
+    p = pts.astype(np.float64)
+    for a, b in zip(p[:-1], p[1:], strict=True):
+        d = b - a
+        t0, t1 = 0.0, 1.0
+        for k in (0, 1):
+            for num, den in ((a[k] - lo[k], -d[k]), (hi[k] - a[k], d[k])):
+                if den == 0:
+                    if num < 0:
+                        t0, t1 = 1.0, 0.0  # parallel to this border and outside it
+                elif den < 0:
+                    t0 = max(t0, num / den)
+                else:
+                    t1 = min(t1, num / den)
+        if t0 <= t1:
+            out.append(np.stack([a + t0 * d, a + t1 * d]))
+    return out
 
 
 def resize_label(label: np.ndarray, size: tuple[int, int], crop_top: int = 0) -> np.ndarray:

@@ -40,7 +40,7 @@ from lanekd.data.sample import LaneSample
 from lanekd.data.synthetic_draw import draw_scene
 from lanekd.data.synthetic_scene import Camera, Marking, Scene, Vehicle
 from lanekd.errors import ConfigError
-from lanekd.utils.io import atomic_path, write_text_atomic
+from lanekd.utils.io import atomic_path, check_output_dir, write_text_atomic
 
 SYNTHETIC_CATEGORIES: tuple[str, ...] = (
     "normal",
@@ -519,7 +519,7 @@ def write_culane_layout(
     """
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
-    root = Path(out_dir)
+    root = check_output_dir(out_dir)
     images: list[str] = []
     gt_lines: list[str] = []
     by_category: dict[str, list[str]] = {c: [] for c in SYNTHETIC_CATEGORIES}

@@ -51,6 +51,7 @@ from lanekd.engine.losses import LaneLoss, onehot_label
 from lanekd.engine.optim import build_optimizer, build_scheduler
 from lanekd.engine.sampler import ResumableBatchSampler
 from lanekd.errors import ConfigError, LaneKDError
+from lanekd.utils.io import check_output_dir
 
 
 class TrainingInterrupted(LaneKDError):
@@ -250,12 +251,25 @@ class Trainer:
                         break
         finally:
             if self.stop_signal is None and self.iter >= self.max_iter:
-                for h in self.hooks:
-                    h.after_train()
+                self._finish()
             else:
                 for h in self.hooks:
                     if isinstance(h, ProgressHook):
                         h.after_train()
+
+    def _finish(self) -> None:
+        """End-of-training hooks. If one fails (the final validation, say), ``last.pt`` is written
+        anyway: a finished training is never lost to a failing validation."""
+        try:
+            for h in self.hooks:
+                h.after_train()
+        except Exception as e:
+            saved = [h.path for h in self.hooks if isinstance(h, CheckpointHook)]
+            for path in saved:
+                self.save_checkpoint(path)
+            if saved and isinstance(e, LaneKDError):
+                raise LaneKDError(f"{e} (after training; the weights are saved in {saved[0]})") from None
+            raise
 
     def _interrupted(self) -> None:
         sig = self.stop_signal if self.stop_signal is not None else signal.SIGTERM
@@ -312,9 +326,12 @@ class Trainer:
         finite = all(math.isfinite(v) for v in values)
         if self.dist.any_flag(not finite, self.device):
             terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(losses, values, strict=False))
+            kept = next((h.path for h in self.hooks if isinstance(h, CheckpointHook) and h.path.is_file()),
+                        None)
+            where = f"the last good checkpoint {kept} is kept" if kept else "no checkpoint was written yet"
             raise TrainingDiverged(
                 f"loss became non-finite at iteration {self.iter + 1} ({terms}); "
-                f"stopped, the last good checkpoint is kept (try a lower --lr or --clip-grad)"
+                f"stopped, {where} (try a lower --lr or --clip-grad)"
             )
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -409,6 +426,7 @@ def _resolve_data(cfg: TrainConfig) -> None:
             raise LaneKDError(f"{cfg.data}: training data not found (prepare it with `lanekd prepare`)")
         if cfg.val is not None and not Path(cfg.val).is_file():
             raise LaneKDError(f"{cfg.val}: validation data not found")
+        _check_h5_inputs(cfg.data, cfg.val, cfg.batch_size)
         return
     from lanekd.data import ensure_synthetic
 
@@ -417,6 +435,35 @@ def _resolve_data(cfg: TrainConfig) -> None:
         cfg.val = str(
             ensure_synthetic("val", cfg.synthetic_val_n, size=tuple(cfg.synthetic_size), seed=cfg.seed)
         )
+
+
+def _check_h5_inputs(data: str, val: str | None, batch_size: int) -> None:
+    """Open ``--data`` and ``--val`` before the first step: a file that is not a lanekd file, or that
+    no network can be built for, fails now instead of after the whole training."""
+    from lanekd.data import LaneH5
+    from lanekd.errors import DataError
+    from lanekd.models.common import check_input_size
+
+    train_h5 = LaneH5(data)
+    size = tuple(int(v) for v in train_h5.attrs.get("size", ()))
+    try:
+        check_input_size(size)
+    except ConfigError as e:
+        raise DataError(data, f"prepared at a size no network takes ({e}); prepare it with --size") from None
+    if len(train_h5) < batch_size:
+        raise DataError(data, f"has {len(train_h5)} samples, fewer than --batch-size {batch_size}")
+    if val is None:
+        return
+    val_h5 = LaneH5(val)
+    val_size = tuple(int(v) for v in val_h5.attrs.get("size", ()))
+    if val_size != size:
+        raise DataError(val, f"prepared at {val_size[0]}x{val_size[1]}, the training data {data} at "
+                             f"{size[0]}x{size[1]}")
+    if val_h5.attrs.get("num_classes") != train_h5.attrs.get("num_classes"):
+        raise DataError(val, f"has {val_h5.attrs.get('num_classes')} classes, the training data {data} "
+                             f"{train_h5.attrs.get('num_classes')}")
+    if len(val_h5) == 0:
+        raise DataError(val, "has no samples to validate on")
 
 
 def train(
@@ -450,7 +497,7 @@ def train(
         raise ConfigError("--device cuda requested but CUDA is not available")
     if cfg.sync_bn and dctx.enabled and device.type != "cuda":
         raise ConfigError("--sync-bn needs CUDA (PyTorch's SyncBatchNorm has no CPU kernel)")
-    out_dir = Path(cfg.out)
+    out_dir = check_output_dir(cfg.out)  # an unusable --out fails now, not at the first checkpoint
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     resume_ckpt = None
     if cfg.resume:
@@ -563,6 +610,10 @@ def _train(
         forward_model = torch.compile(forward_model)
 
     resolved = cfg.to_dict()
+    if resolved.get("distill") is None:  # library callers leave it unset: record the defaults used
+        from lanekd.distill import DistillConfig
+
+        resolved["distill"] = DistillConfig().to_dict()
     resolved.update(effective_lr=lr, max_iter=max_iter, world_size=dctx.world_size)
     checkpoint_extra = {"model_args": model_args, "data_attrs": data_attrs, "config": _jsonable(resolved)}
 

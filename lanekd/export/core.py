@@ -18,7 +18,7 @@ from torch import nn
 from lanekd.errors import ConfigError, LaneKDError
 from lanekd.export.metadata import META_KEY, ModelMeta
 from lanekd.export.wrapper import ProbabilityHead
-from lanekd.utils.io import atomic_path
+from lanekd.utils.io import atomic_path, check_output_file
 
 ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
@@ -74,6 +74,9 @@ def _export_onnx(head: nn.Module, example: torch.Tensor, path: Path, opset: int,
             raise LaneKDError(f"ONNX export needs {e.name}: pip install 'lanekd[export]'") from None
     assert program is not None
     proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:  # torch.onnx falls back to its own opset when it cannot convert: say so
+        raise ConfigError(f"--opset {opset}: this torch.onnx exporter can write opset {written}, not {opset}")
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, meta.to_json()
     onnx.checker.check_model(proto)
@@ -111,7 +114,7 @@ def export_model(model: nn.Module, meta: ModelMeta, out: str | Path, fmt: str = 
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    out = Path(out)
+    out = check_output_file(out)  # an unusable --out fails now, not after the whole export
     head = ProbabilityHead(model).eval().float()
     h, w = meta.input_size
     gen = torch.Generator().manual_seed(seed)

@@ -4,8 +4,10 @@ Format (one line per image)::
 
     {"image": "frames/0001.jpg", "lanes": [[[x, y], [x, y], ...], ...]}
 
-optional keys: ``"slots"`` (one 0-based slot per lane, distinct, ``< num_slots``) and
-``"category"`` (a string). Coordinates are source-image pixels (x right, y down). Relative image
+``"image"`` and ``"lanes"`` are required (``"lanes": []`` for an image without lanes); optional
+keys: ``"slots"`` (one 0-based slot per lane, distinct, ``< num_slots``) and ``"category"`` (a
+string). Any other key is an error (a misspelt ``"Lanes"`` must not give a sample without lanes).
+Coordinates are source-image pixels (x right, y down). Relative image
 paths are relative to the folder of the JSON-lines file.
 
 ``root`` is the JSON-lines file itself (``split`` is then ignored) or a folder holding
@@ -39,6 +41,8 @@ from lanekd.data.sample import LaneSample
 from lanekd.errors import ConfigError, DataError, LaneKDError
 
 INFO = DATASETS["custom"]
+_REQUIRED = ("image", "lanes")
+_KEYS = (*_REQUIRED, "slots", "category")
 
 
 def custom_file(root: str | Path, split: str) -> Path:
@@ -95,12 +99,20 @@ def _parse(
         return DataError(path, message, lineno)
 
     entry = parse_json_object(path, lineno, line)
+    # a misspelt key ("Lanes") would otherwise silently give a sample without lanes
+    unknown = sorted(set(entry) - set(_KEYS))
+    if unknown:
+        raise bad(f"unknown key {unknown[0]!r} (the keys are {', '.join(_KEYS)})")
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        hint = ' (write "lanes": [] for an image without lanes)' if missing[0] == "lanes" else ""
+        raise bad(f"missing key {missing[0]!r}{hint}")
     image = entry.get("image")
     if not isinstance(image, str) or not image:
         raise bad("'image' must be a non-empty string")
     lanes = [
         bottom_first(_lane(lane, i, bad))
-        for i, lane in enumerate(_list(entry.get("lanes", []), "lanes", bad))
+        for i, lane in enumerate(_list(entry["lanes"], "lanes", bad))
     ]
     image_path = Path(image) if Path(image).is_absolute() else path.parent / image
     exists = index.exists(image_path)
