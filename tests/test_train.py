@@ -180,7 +180,7 @@ def test_errors_are_one_line(cli, tiny, tmp_path):
     )
     assert code == 1 and "not a lanekd checkpoint" in err
     code, _, err = cli("distill", "--method", "bogus", "--data", tiny["train"], "--iters", "1")
-    assert code == 1 and "unknown distillation method" in err
+    assert code == 2 and "unknown distillation method" in err  # a bad choice is a usage error
     code, _, err = cli("train-teacher", "--data", tmp_path / "missing.h5", "--iters", "1")
     assert code == 1 and "missing.h5" in err
 

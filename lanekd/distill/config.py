@@ -34,8 +34,9 @@ SAD_UNSET_DEFAULTS: dict[str, Any] = {"sad_aggregation": "zscore", "sad_upsample
                                       "sad_reduction": "sum-mean"}
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata for the CLI's generated flag: help text and optionally ``choices``."""
+    return {"help": text, **extra}
 
 
 @dataclass
@@ -60,20 +61,23 @@ class DistillConfig:
         "Released-code variant: the deepest block's attention also mimics the label's lane mask."))
     sad_reduction: str | None = field(default=None, metadata=_help(
         "SAD MSE reduction: sum-mean (default; sum over pixels, mean over batch) or mean (over all "
-        "elements, the official code's and the paper preset's)."))
+        "elements, the official code's and the paper preset's).",
+        choices=SAD_REDUCTIONS))
     # Default "zscore": the paper's plain sum makes the spatial softmax one-hot on BatchNorm features
     # (SAD loss and gradient exactly 0 on ENet-SAD), and so does sum/C once training has grown the
     # activations (measured in docs/distill.md). "sum" keeps the literal formula.
     # None (unset) takes the preset's value, else the default (as TrainConfig's recipe options).
     sad_aggregation: str | None = field(default=None, metadata=_help(
         "Channel aggregation of the attention map before the spatial softmax: zscore (default; "
-        "standardised per sample, never one-hot), mean (sum/C) or sum (the paper's literal formula)."))
+        "standardised per sample, never one-hot), mean (sum/C) or sum (the paper's literal formula).",
+        choices=AGGREGATIONS))
     sad_upsample: bool | None = field(default=None, metadata=_help(
         "Upsample each aggregated attention map bilinearly to the input image size before the softmax "
         "(the official code's x8 for 1/8-size maps; default off, on with the paper preset)."))
     sad_preset: str | None = field(default=None, metadata=_help(
         "paper: the official code's SAD, i.e. sum aggregation, upsampling to the input size and "
-        "element-mean MSE (an option given explicitly must agree with it)."))
+        "element-mean MSE (an option given explicitly must agree with it).",
+        choices=SAD_PRESETS))
 
     # --- IntRA-KD (METHODS §4) ---
     intra_kd_alpha: float = field(default=1.0, metadata=_help(
@@ -81,7 +85,8 @@ class DistillConfig:
     intra_kd_kernel: int = field(default=11, metadata=_help(
         "Side of the box filter that smooths each class mask into its AOI (odd, paper example: 11)."))
     intra_kd_normaliser: str = field(default="aoi", metadata=_help(
-        "Moment normaliser Z_k: aoi (non-zero AOI pixels, paper) or hw (h*w, author's example)."))
+        "Moment normaliser Z_k: aoi (non-zero AOI pixels, paper) or hw (h*w, author's example).",
+        choices=INTRA_KD_NORMALISERS))
     intra_kd_student_feature: str = field(default="encoder", metadata=_help(
         "Student feature map whose region moments are distilled."))
     intra_kd_teacher_feature: str = field(default="encoder", metadata=_help(
@@ -98,10 +103,10 @@ class DistillConfig:
     lgad_p: float = field(default=2.0, metadata=_help(
         "Exponent p of the LGAD attention generator (SAD's: 2)."))
     lgad_reduction: str = field(default="sum-mean", metadata=_help(
-        "LGAD MSE reduction: sum-mean or mean (as --sad-reduction)."))
+        "LGAD MSE reduction: sum-mean or mean (as --sad-reduction).", choices=SAD_REDUCTIONS))
     lgad_aggregation: str = field(default="zscore", metadata=_help(
         "Channel aggregation of the LGAD attention maps: zscore (default), mean or sum "
-        "(as --sad-aggregation)."))
+        "(as --sad-aggregation).", choices=AGGREGATIONS))
 
     # --- Logit KD (Hinton; METHODS §4.7) ---
     kd_weight: float = field(default=1.0, metadata=_help(

@@ -9,29 +9,72 @@ Public API::
 
 from __future__ import annotations
 
-from lanekd.engine.checkpoint import load_checkpoint_model, read_checkpoint, save_checkpoint
-from lanekd.engine.config import REFERENCE_BATCH, TrainConfig
-from lanekd.engine.hooks import (
-    LOSS_NAMES,
-    CheckpointHook,
-    HookBase,
-    MetricsLogger,
-    ProgressHook,
-    TensorBoardHook,
-    ValidationHook,
-)
-from lanekd.engine.losses import LaneLoss, existence_bce, onehot_label, soft_iou_loss, weighted_cross_entropy
-from lanekd.engine.optim import build_poly_scheduler, build_sgd, poly_factor
-from lanekd.engine.sampler import ResumableBatchSampler
-from lanekd.engine.trainer import (
-    OnlineTeacher,
-    Trainer,
-    TrainingDiverged,
-    TrainingInterrupted,
-    TrainResult,
-    freeze,
-    train,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first access, so ``lanekd.engine.config`` loads without torch (the CLI
+# builds its training flags from TrainConfig's fields).
+_EXPORTS = {
+    "load_checkpoint_model": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "REFERENCE_BATCH": "config",
+    "TrainConfig": "config",
+    "LOSS_NAMES": "hooks",
+    "CheckpointHook": "hooks",
+    "HookBase": "hooks",
+    "MetricsLogger": "hooks",
+    "ProgressHook": "hooks",
+    "TensorBoardHook": "hooks",
+    "ValidationHook": "hooks",
+    "LaneLoss": "losses",
+    "existence_bce": "losses",
+    "onehot_label": "losses",
+    "soft_iou_loss": "losses",
+    "weighted_cross_entropy": "losses",
+    "build_poly_scheduler": "optim",
+    "build_sgd": "optim",
+    "poly_factor": "optim",
+    "ResumableBatchSampler": "sampler",
+    "OnlineTeacher": "trainer",
+    "Trainer": "trainer",
+    "TrainingDiverged": "trainer",
+    "TrainingInterrupted": "trainer",
+    "TrainResult": "trainer",
+    "freeze": "trainer",
+    "train": "trainer",
+}
+
+if TYPE_CHECKING:  # what static analysis sees; at run time __getattr__ imports on demand
+    from lanekd.engine.checkpoint import load_checkpoint_model, read_checkpoint, save_checkpoint
+    from lanekd.engine.config import REFERENCE_BATCH, TrainConfig
+    from lanekd.engine.hooks import (
+        LOSS_NAMES,
+        CheckpointHook,
+        HookBase,
+        MetricsLogger,
+        ProgressHook,
+        TensorBoardHook,
+        ValidationHook,
+    )
+    from lanekd.engine.losses import (
+        LaneLoss,
+        existence_bce,
+        onehot_label,
+        soft_iou_loss,
+        weighted_cross_entropy,
+    )
+    from lanekd.engine.optim import build_poly_scheduler, build_sgd, poly_factor
+    from lanekd.engine.sampler import ResumableBatchSampler
+    from lanekd.engine.trainer import (
+        OnlineTeacher,
+        Trainer,
+        TrainingDiverged,
+        TrainingInterrupted,
+        TrainResult,
+        freeze,
+        train,
+    )
 
 __all__ = [
     "LOSS_NAMES",
@@ -63,3 +106,16 @@ __all__ = [
     "train",
     "weighted_cross_entropy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lanekd.engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lanekd.engine.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

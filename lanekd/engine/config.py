@@ -23,8 +23,10 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine", "onecycle")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _meta(panel: str, text: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata the CLI turns into a flag: help text, help panel and optionally ``choices``
+    (allowed values), ``metavar`` and ``min``."""
+    return {"help": text, "panel": panel, **extra}
 
 
 #: Schedule defaults of each recipe. "paper" is the SAD/SCNN schedule (SGD 0.01, Nesterov,
@@ -50,69 +52,117 @@ class TrainConfig:
     """
 
     # what to train
-    model: str = "enet-sad"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    label_input: bool = False  # LGAD teacher: input is the one-hot label map (METHODS §5.3)
-    methods: list[str] = field(default_factory=list)  # distillation methods; [] = plain supervised
-    teacher: str | None = None  # teacher checkpoint (intra-kd, kd, at, lgad)
-    cache_teacher: bool = False
-    distill: Any = None  # lanekd.distill.DistillConfig | None
+    model: str = field(default="enet-sad", metadata=_meta(
+        "Model", "Architecture (see `lanekd models`)."))
+    model_options: dict[str, Any] = field(default_factory=dict, metadata=_meta(
+        "Model", "Extra model option KEY=VALUE (repeatable; see lanekd.models.model_options).",
+        metavar="KEY=VALUE"))
+    label_input: bool = field(default=False, metadata=_meta(
+        "Model", "Train LGAD's teacher: fed the one-hot label map, it reconstructs it (docs/distill.md)."))
+    methods: list[str] = field(default_factory=list, metadata=_meta(
+        "Distillation", "Distillation methods; empty = plain supervised training."))
+    teacher: str | None = field(default=None, metadata=_meta(
+        "Distillation", "Frozen teacher checkpoint: an RGB teacher for intra-kd, kd and at, a "
+        "`train-teacher --label-input` one for lgad.", metavar="CKPT"))
+    cache_teacher: bool = field(default=False, metadata=_meta(
+        "Distillation", "Compute the teacher's targets once into OUT/teacher_cache.h5 "
+        "(implies --no-augment)."))
+    distill: Any = None  # lanekd.distill.DistillConfig | None; its fields are flags of their own
 
     # data
-    data: str | None = None  # training HDF5; None = built-in synthetic data
-    val: str | None = None
-    synthetic_n: int = 240  # synthetic training images when data is None
-    synthetic_val_n: int = 40
-    synthetic_size: tuple[int, int] = (144, 400)
-    augment: bool = True
-    max_val_images: int | None = None
+    data: str | None = field(default=None, metadata=_meta(
+        "Data", "Training FILE.h5 from `lanekd prepare` (default: the built-in synthetic set, "
+        "prepared once into the cache).", metavar="FILE.h5"))
+    val: str | None = field(default=None, metadata=_meta(
+        "Data", "Validation FILE.h5, scored with the benchmark metric; best.pt is then the best-scoring "
+        "checkpoint (without it: the final weights).", metavar="FILE.h5"))
+    synthetic_n: int = field(default=240, metadata=_meta(
+        "Data", "Synthetic training images when --data is absent.", min=1))
+    synthetic_val_n: int = field(default=40, metadata=_meta(
+        "Data", "Synthetic validation images when --data is absent.", min=1))
+    synthetic_size: tuple[int, int] = field(default=(144, 400), metadata=_meta(
+        "Data", "Image size HxW of the synthetic data.", metavar="HxW"))
+    augment: bool = field(default=True, metadata=_meta(
+        "Data", "Random augmentation of the training images."))
+    max_val_images: int | None = field(default=None, metadata=_meta(
+        "Data", "Validate on at most this many images.", min=1))
+    seed: int = field(default=0, metadata=_meta(
+        "Data", "Seed of initialisation, data order and augmentation."))
 
     # schedule and optimiser: ``None`` takes the value of ``recipe`` (see RECIPES)
-    recipe: str = field(default="fast", metadata=_help(
-        "Training recipe that fills every schedule option left unset: fast (measured fastest to learn "
-        "on a CPU, docs/training.md) or paper (SGD 0.01, Nesterov, poly 0.9, batch 12)."))
-    iters: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = field(default=None, metadata=_help(
-        "Global batch size, all processes together (fast: 8, paper: 12)."))
-    optimizer: str | None = field(default=None, metadata=_help("Optimiser: sgd or adamw."))
-    lr: float | None = field(default=None, metadata=_help(
-        "Base learning rate (fast: per model, e.g. 0.5 for ENet-SAD with SGD; paper: 0.01)."))
-    scale_lr: bool = False  # lr *= batch_size / 12
-    momentum: float | None = field(default=None, metadata=_help("SGD momentum (0.9)."))
-    weight_decay: float | None = field(default=None, metadata=_help("Weight decay (1e-4)."))
-    nesterov: bool | None = field(default=None, metadata=_help(
-        "Nesterov momentum for SGD (paper: on, as the official Torch code)."))
-    schedule: str | None = field(default=None, metadata=_help(
-        "Learning-rate schedule per iteration: poly, cosine or onecycle."))
-    poly_power: float = 0.9
-    warmup_iters: int | None = field(default=None, metadata=_help(
-        "Linear learning-rate warm-up iterations (fast: 100, paper: 0)."))
-    warmup_factor: float = 0.1  # lr multiplier at iteration 0 of the linear warm-up
+    recipe: str = field(default="fast", metadata=_meta(
+        "Schedule", "Fills every schedule option left unset: fast (measured fastest to learn on a "
+        "CPU, docs/training.md) or paper (SGD 0.01, Nesterov, poly 0.9, batch 12).",
+        choices=tuple(RECIPES)))
+    iters: int | None = field(default=None, metadata=_meta(
+        "Schedule", "Training iterations (default 200 on the synthetic data).", min=1))
+    epochs: int | None = field(default=None, metadata=_meta(
+        "Schedule", "Training epochs (instead of --iters).", min=1))
+    batch_size: int | None = field(default=None, metadata=_meta(
+        "Schedule", "Global batch size, all processes together (fast: 8, paper: 12).", min=1))
+    optimizer: str | None = field(default=None, metadata=_meta(
+        "Schedule", "Optimiser (default: the recipe's, sgd).", choices=OPTIMIZERS))
+    lr: float | None = field(default=None, metadata=_meta(
+        "Schedule", "Base learning rate (fast: per model, e.g. 0.5 for ENet-SAD with SGD; "
+        "paper: 0.01)."))
+    scale_lr: bool = field(default=False, metadata=_meta(
+        "Schedule", "Scale --lr linearly with the global batch (lr*batch/12)."))
+    momentum: float | None = field(default=None, metadata=_meta(
+        "Schedule", "SGD momentum / AdamW beta1 (default 0.9).", min=0.0))
+    weight_decay: float | None = field(default=None, metadata=_meta(
+        "Schedule", "Weight decay (default 1e-4).", min=0.0))
+    nesterov: bool | None = field(default=None, metadata=_meta(
+        "Schedule", "Nesterov momentum for SGD (paper: on, as the official Torch code)."))
+    schedule: str | None = field(default=None, metadata=_meta(
+        "Schedule", "Learning-rate schedule per iteration (default: the recipe's, poly).",
+        choices=SCHEDULES))
+    poly_power: float = field(default=0.9, metadata=_meta(
+        "Schedule", "Exponent of the poly schedule lr*(1-iter/max_iter)^power."))
+    warmup_iters: int | None = field(default=None, metadata=_meta(
+        "Schedule", "Linear learning-rate warm-up iterations (fast: 100, paper: 0).", min=0))
+    warmup_factor: float = field(default=0.1, metadata=_meta(
+        "Schedule", "Learning-rate multiplier at iteration 0 of the linear warm-up."))
 
-    # supervised loss (METHODS §2.3, §3.4)
-    background_weight: float = 0.4
-    exist_weight: float = 0.1
-    iou_weight: float = 0.0  # 0.1 in the SAD paper when the IoU loss is enabled
+    # supervised loss (SAD paper, Sec. 3.4; docs/training.md)
+    background_weight: float = field(default=0.4, metadata=_meta(
+        "Loss", "Cross-entropy weight of the background class (lanes: 1)."))
+    exist_weight: float = field(default=0.1, metadata=_meta(
+        "Loss", "Weight of the lane-existence BCE loss."))
+    iou_weight: float = field(default=0.0, metadata=_meta(
+        "Loss", "Weight of the soft IoU loss (--iou-loss sets the SAD paper's 0.1)."))
 
     # hardware
-    device: str = "cpu"
-    workers: int = 2
-    amp: str | None = None  # "bf16" | "fp16" | None
-    channels_last: bool = False
-    compile: bool = False
-    clip_grad: float | None = None
-    sync_bn: bool = False
+    device: str = field(default="cpu", metadata=_meta(
+        "Hardware", "cpu or cuda (DDP: one GPU per torchrun process)."))
+    workers: int = field(default=2, metadata=_meta(
+        "Hardware", "DataLoader worker processes.", min=0))
+    amp: str | None = field(default=None, metadata=_meta(
+        "Hardware", "Mixed precision: bf16, or fp16 with gradient scaling (default: off).",
+        choices=AMP_MODES))
+    channels_last: bool = field(default=False, metadata=_meta(
+        "Hardware", "Use the channels_last memory format (faster on GPUs)."))
+    compile: bool = field(default=False, metadata=_meta(
+        "Hardware", "Compile the model with torch.compile."))
+    clip_grad: float | None = field(default=None, metadata=_meta(
+        "Hardware", "Clip the gradient norm to this value (default: off)."))
+    sync_bn: bool = field(default=False, metadata=_meta(
+        "Hardware", "Synchronised BatchNorm across DDP processes (CUDA)."))
 
     # bookkeeping
-    out: str = "runs/lanekd"
-    seed: int = 0
-    resume: bool = False
-    ckpt_every: int = 500
-    val_every: int = 0  # 0 = validate only at the end
-    log_every: int = 10
-    quiet: bool = False
-    tensorboard: bool = False
+    out: str = field(default="runs/lanekd", metadata=_meta(
+        "Output", "Output folder: last.pt, best.pt, metrics.jsonl, config.json.", metavar="DIR"))
+    resume: bool = field(default=False, metadata=_meta(
+        "Output", "Continue from OUT/last.pt."))
+    ckpt_every: int = field(default=500, metadata=_meta(
+        "Output", "Write last.pt every N iterations (and at the end).", min=0))
+    val_every: int = field(default=0, metadata=_meta(
+        "Output", "Validate every N iterations (0: only at the end).", min=0))
+    log_every: int = field(default=10, metadata=_meta(
+        "Output", "Write a metrics.jsonl record every N iterations.", min=1))
+    quiet: bool = field(default=False, metadata=_meta(
+        "Output", "No progress output; only the one-line summary."))
+    tensorboard: bool = field(default=False, metadata=_meta(
+        "Output", "Also write TensorBoard logs (pip install 'lanekd[tensorboard]')."))
 
     def resolved(self) -> TrainConfig:
         """A copy with every schedule option left ``None`` filled from :data:`RECIPES`.
