@@ -294,11 +294,16 @@ class TensorBoardHook(HookBase):
 
 
 class CheckpointHook(HookBase):
-    """Write ``last.pt`` every ``every`` iterations (0 = only at the end) and at the end."""
+    """Write ``last.pt`` every ``every`` iterations (0 = only at the end) and at the end.
 
-    def __init__(self, path: str | Path, every: int) -> None:
+    ``final_copy`` (``best.pt`` of a run without validation) also receives the final weights, so
+    ``OUT/best.pt`` names a usable checkpoint whether or not the run validated.
+    """
+
+    def __init__(self, path: str | Path, every: int, final_copy: str | Path | None = None) -> None:
         self.path = Path(path)
         self.every = every
+        self.final_copy = Path(final_copy) if final_copy is not None else None
 
     def after_step(self) -> None:
         t = self.trainer
@@ -309,3 +314,5 @@ class CheckpointHook(HookBase):
         t = self.trainer
         if t.is_main and t.iter == t.max_iter:
             t.save_checkpoint(self.path)
+            if self.final_copy is not None:
+                t.save_checkpoint(self.final_copy)

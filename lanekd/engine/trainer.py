@@ -633,7 +633,8 @@ def _train(
     if cfg.tensorboard and dctx.is_main:
         hooks.append(TensorBoardHook(out_dir / "tensorboard"))
     hooks += list(extra_hooks)
-    hooks.append(CheckpointHook(last_path, cfg.ckpt_every))
+    # without validation best.pt is the final weights (docs/training.md)
+    hooks.append(CheckpointHook(last_path, cfg.ckpt_every, None if val_evaluate is not None else best_path))
 
     trainer = Trainer(
         model,
