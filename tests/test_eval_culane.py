@@ -556,3 +556,14 @@ def test_segments_with_holed_rows_match_reference() -> None:
     runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, 30)
     for k, (x, y) in enumerate(lanes):
         assert np.array_equal(runs.shape(k).to_mask(size), _raster.draw_lane_reference(x, y, size, 30)), k
+
+
+def test_workers_auto_and_bad_values(cli, tmp_path: Path) -> None:
+    assert C.resolve_workers("auto") >= 1 and C.resolve_workers("3") == 3
+    gt, pred = _tree(tmp_path, 70, preds=70)  # >= 64 images: the pool is used
+    auto = C.evaluate_culane(gt, pred, per_image=True)
+    one = C.evaluate_culane(gt, pred, workers=1, per_image=True)
+    assert auto["images"] == one["images"] and auto["overall"]["tp"] == 70
+    for bad in ("0", "many"):
+        code, _, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--workers", bad)
+        assert code == 1 and "--workers must be" in err and "Traceback" not in err
