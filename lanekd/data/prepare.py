@@ -76,6 +76,7 @@ class _Geometry:
     synthetic_seed: int = 0
     synthetic_split: str = "train"
     synthetic_source_size: tuple[int, int] = (590, 1640)
+    line_width: int | None = None  # training-size label width; None = the dataset's, scaled
 
 
 @dataclass
@@ -156,7 +157,7 @@ def prepare_sample(sample: LaneSample, geo: _Geometry) -> PreparedSample:
     if geo.crop_top >= hs:
         raise DataError(where, f"crop_top {geo.crop_top} removes the whole {hs}-row image")
     image = resize_image(rgb, geo.size, geo.crop_top)
-    if sample.label_path is not None:
+    if sample.label_path is not None and (geo.line_width is None or not sample.lanes):
         from lanekd.data.formats import read_label_map
 
         fmt = sample.label_format or geo.label_format
@@ -168,7 +169,9 @@ def prepare_sample(sample: LaneSample, geo: _Geometry) -> PreparedSample:
                                                f"is {ws}x{hs}")
         label = resize_label(ids, geo.size, geo.crop_top)
     else:
-        width = scaled_line_width(geo.line_width_at_source, (hs, ws), geo.size, geo.crop_top)
+        # an explicit width draws the polylines even where the dataset ships label images
+        width = geo.line_width or scaled_line_width(geo.line_width_at_source, (hs, ws), geo.size,
+                                                    geo.crop_top)
         label = render_label(sample.lanes, sample.slots, (hs, ws), geo.size, geo.crop_top, width)
     if geo.storage == "raw":
         stored = image
@@ -279,6 +282,7 @@ def prepare_dataset(
     flush_every: int = 64,
     flush_seconds: float = 2.0,
     quiet: bool = True,
+    line_width: int | None = None,
 ) -> PrepareResult:
     """Convert a dataset split into a lanekd HDF5 file.
 
@@ -296,6 +300,9 @@ def prepare_dataset(
         n, seed: number of scenes and seed for ``synthetic``.
         samples: explicit samples to convert instead of reading ``root`` (library use, tests).
         jpeg_quality: JPEG quality of encoded storage.
+        line_width: label line width in training-size pixels, drawn from the polylines (default: the
+            dataset's official width scaled to ``size``, e.g. CULane's 16 px at 1640 -> 4 px at 400).
+            Only the training labels change; evaluation always scores source-frame polylines.
         mean, std: RGB normalisation stored in the attributes (used by :class:`LaneDataset`).
         flush_every, flush_seconds: commit at least every this many samples / seconds (resume granularity).
         quiet: no progress bar.
@@ -311,11 +318,14 @@ def prepare_dataset(
     info = _dataset_info(dataset)
     size = check_size(size) if size is not None else tuple(info.default_size)  # type: ignore[assignment]
     crop_top = int(info.crop_top if crop_top is None else crop_top)
+    if line_width is not None and not 1 <= line_width <= 64:
+        raise ConfigError(f"line width must be in 1..64 px, got {line_width}")
     if crop_top < 0:
         raise ConfigError(f"crop_top must be >= 0, got {crop_top}")
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ConfigError(f"output must end in .h5 or .hdf5: {out}")
+    check_output_file(out)  # an unusable --out fails now, not after the whole conversion
     synthetic = dataset == "synthetic" and samples is None
     if synthetic:
         n = 2000 if n is None else int(n)
@@ -324,26 +334,25 @@ def prepare_dataset(
     elif samples is None and root is None:
         raise ConfigError(f"--root is required for dataset {dataset!r}")
     source_size = tuple(info.source_size)
-    check_output_file(out)  # an unusable --out fails now, not after the whole conversion
     geo = _Geometry(dataset=dataset, size=size, crop_top=crop_top, num_slots=info.num_slots,  # type: ignore[arg-type]
                     num_classes=info.num_classes,
                     line_width_at_source=float(info.line_width_at_source),
                     label_format=getattr(info, "label_format", None), storage=storage,
                     jpeg_quality=int(jpeg_quality), synthetic_seed=int(seed), synthetic_split=split,
-                    synthetic_source_size=source_size)  # type: ignore[arg-type]
+                    synthetic_source_size=source_size, line_width=line_width)  # type: ignore[arg-type]
     params = {"dataset": dataset, "split": split, "size": list(size), "crop_top": crop_top,
               "storage": storage,
               "root": str(Path(root).resolve()) if root is not None else None,
               "n": n if synthetic else None, "seed": seed if synthetic else None, "on_error": on_error,
               "jpeg_quality": int(jpeg_quality), "mean": list(mean), "std": list(std),
-              "format_version": FORMAT_VERSION}
+              "format_version": FORMAT_VERSION, "line_width": line_width}
     from lanekd import __version__
 
     attrs = {
         "dataset": dataset, "split": split, "size": size, "source_size": source_size, "crop_top": crop_top,
         "mean": mean, "std": std, "num_slots": info.num_slots, "num_classes": info.num_classes,
-        "line_width": scaled_line_width(info.line_width_at_source, source_size, size, crop_top)
-        if source_size[0] else -1,
+        "line_width": line_width or (scaled_line_width(info.line_width_at_source, source_size, size, crop_top)
+                                     if source_size[0] else -1),
         "image_format": "rgb" if storage == "raw" else "jpeg", "jpeg_quality": int(jpeg_quality),
         "root": params["root"] or "", "created_by": f"lanekd {__version__}",
         "params": json.dumps(params, sort_keys=True),

@@ -429,12 +429,13 @@ def _resolve_data(cfg: TrainConfig) -> None:
         _check_h5_inputs(cfg.data, cfg.val, cfg.batch_size)
         return
     from lanekd.data import ensure_synthetic
+    from lanekd.data.cache import wide_line_width
 
-    cfg.data = str(ensure_synthetic("train", cfg.synthetic_n, size=tuple(cfg.synthetic_size), seed=cfg.seed))
+    size = tuple(cfg.synthetic_size)
+    lw = wide_line_width(size)
+    cfg.data = str(ensure_synthetic("train", cfg.synthetic_n, size=size, seed=cfg.seed, line_width=lw))
     if cfg.val is None and cfg.synthetic_val_n > 0:
-        cfg.val = str(
-            ensure_synthetic("val", cfg.synthetic_val_n, size=tuple(cfg.synthetic_size), seed=cfg.seed)
-        )
+        cfg.val = str(ensure_synthetic("val", cfg.synthetic_val_n, size=size, seed=cfg.seed, line_width=lw))
 
 
 def _check_h5_inputs(data: str, val: str | None, batch_size: int) -> None:
