@@ -766,7 +766,7 @@ def draw_curves(
             poly = [(ax.px(x), ax.py(y)) for x, y in series[m]]
             # later methods draw thinner so an identical earlier curve stays visible under them
             if len(poly) > 1:
-                cv2.polylines(img, [np.array(poly, np.int32)], False, c, max(1, 3 - i // 2), cv2.LINE_AA)
+                cv2.polylines(img, [np.array(poly, np.int32)], False, c, max(1, 4 - i), cv2.LINE_AA)
             step = max(1, len(poly) // 12)
             for p in poly[i % step :: step] if key == "loss" else poly:
                 _marker(img, p, i, c)
