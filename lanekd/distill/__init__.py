@@ -15,8 +15,9 @@ its default and the evidence behind it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from lanekd.utils.lazy import lazy_export
 
 _EXPORTS = {
     "ATDistiller": "at",
@@ -102,12 +103,7 @@ def __getattr__(name: str) -> Any:
         from lanekd.distill.methods import method_names
 
         return method_names()
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lanekd.distill' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lanekd.distill.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy_export("lanekd.distill", _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ Public API::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from lanekd.utils.lazy import lazy_export
 
 # Names are imported on first access, so ``lanekd.engine.config`` loads without torch (the CLI
 # builds its training flags from TrainConfig's fields).
@@ -109,12 +110,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lanekd.engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lanekd.engine.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy_export("lanekd.engine", _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:

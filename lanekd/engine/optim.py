@@ -48,8 +48,8 @@ def build_optimizer(
     if name == "sgd":
         return build_sgd(params, lr, momentum, weight_decay, nesterov)
     if name == "adamw":
-        params = [p for p in params if p.requires_grad]
-        return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
+        trainable = [p for p in params if p.requires_grad]
+        return torch.optim.AdamW(trainable, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
