@@ -8,16 +8,16 @@ from types import SimpleNamespace
 import pytest
 
 from lanekd.distill.sad import SADDistiller
+from lanekd.engine.events import EventStorage
 from lanekd.engine.hooks import ProgressHook, ValidationHook
 
 
 class _Trainer(SimpleNamespace):
-    """Just what ValidationHook reads: iter, max_iter, distillers, save_checkpoint, barrier."""
+    """Just what ValidationHook reads: iter, max_iter, distillers, storage, save_checkpoint, barrier."""
 
     def __init__(self, max_iter: int, distillers=()) -> None:
         super().__init__(iter=0, max_iter=max_iter, distillers=list(distillers), is_main=True, quiet=True,
-                         last_val=None, last_record=None, last_losses={}, global_batch=4, lr=0.1, saved=[],
-                         model=None)
+                         storage=EventStorage(), global_batch=4, lr=0.1, saved=[], model=None)
 
     def save_checkpoint(self, path, metrics=None) -> None:
         self.saved.append(self.iter)
@@ -71,9 +71,9 @@ def test_progress_line_has_the_run_name_and_the_logged_means(capsys: pytest.Capt
     hook.trainer = t
     hook.before_train()
     t.iter = 10
-    t.last_losses = {"loss_seg": 1.0552, "loss_total": 1.0552}  # this step's values
-    t.last_record = {"type": "train", "iter": 10, "lr": 0.1, "loss_seg": 1.2724, "loss_sad": 0.0,
-                     "loss_total": 1.2724}  # what metrics.jsonl holds: the mean since the last record
+    t.storage.put_losses({"loss_seg": 1.0552, "loss_total": 1.0552})  # this step's values
+    t.storage.put_record({"type": "train", "iter": 10, "lr": 0.1, "loss_seg": 1.2724, "loss_sad": 0.0,
+                          "loss_total": 1.2724})  # what metrics.jsonl holds: the mean since the last record
     hook.after_step()
     line = capsys.readouterr().err
     assert line.startswith("[sad-s0] iter 10/10") and "seg=1.2724" in line and "total=1.2724" in line

@@ -414,6 +414,31 @@ class LaneH5:
                 f"split={a.get('split')!r}, size={self.size}, storage={a.get('storage')!r})")
 
 
+#: HDF5 attributes copied into every checkpoint (``data_attrs``): what export and predict need
+#: to pre-process frames and decode lanes without the data.
+DATA_ATTR_KEYS = ("dataset", "split", "size", "source_size", "crop_top", "num_slots", "num_classes",
+                  "mean", "std")
+
+
+def data_attrs_from_h5(path: str | Path) -> dict[str, Any]:
+    """The :data:`DATA_ATTR_KEYS` attributes of a prepared file as plain JSON values, plus
+    ``profile``: its decoder profile (:func:`lanekd.data.formats.info.decode_profile_name`).
+
+    Raises:
+        DataError: not a complete lanekd HDF5 file.
+    """
+    from lanekd.data.formats.info import decode_profile_name
+    from lanekd.utils.io import jsonable
+
+    with LaneH5(path) as h5:
+        attrs = dict(h5.attrs)
+    out = {k: jsonable(attrs[k]) for k in DATA_ATTR_KEYS if k in attrs}
+    if "num_classes" not in out and "num_slots" in out:
+        out["num_classes"] = int(out["num_slots"]) + 1
+    out["profile"] = decode_profile_name(attrs)
+    return out
+
+
 def verify_h5(path: str | Path) -> dict[str, Any]:
     """Check a file's integrity: attributes, array shapes and counts, offsets, per-sample checksums,
     decodability and label values.
@@ -498,7 +523,7 @@ def describe_h5(path: str | Path) -> dict[str, Any]:
         raise DataError(p, "not a lanekd HDF5 file (missing format attribute)")
     order = ("format", "format_version", "dataset", "split", "count", "complete", "size", "source_size",
              "crop_top", "storage", "image_format", "jpeg_quality", "num_slots", "num_classes", "line_width",
-             "mean", "std", "root", "created_by")
+             "decode_profile", "mean", "std", "root", "created_by")
     out: dict[str, Any] = {k: attrs[k] for k in order if k in attrs}
     out["samples"] = out.pop("count", 0)
     out["skipped"] = len(json.loads(attrs.get("skipped", "[]")))

@@ -37,18 +37,24 @@ _EXPORTS = {
     "build_sgd": "optim",
     "poly_factor": "optim",
     "ResumableBatchSampler": "sampler",
-    "OnlineTeacher": "trainer",
+    "EventStorage": "events",
+    "Interrupt": "events",
+    "OnlineTeacher": "lanekd.distill.teachers",
+    "freeze": "lanekd.distill.teachers",
     "Trainer": "trainer",
     "TrainingDiverged": "trainer",
     "TrainingInterrupted": "trainer",
-    "TrainResult": "trainer",
-    "freeze": "trainer",
-    "train": "trainer",
+    "RunContext": "build",
+    "TrainResult": "build",
+    "train": "build",
 }
 
 if TYPE_CHECKING:  # what static analysis sees; at run time __getattr__ imports on demand
+    from lanekd.distill.teachers import OnlineTeacher, freeze
+    from lanekd.engine.build import RunContext, TrainResult, train
     from lanekd.engine.checkpoint import load_checkpoint_model, read_checkpoint, save_checkpoint
     from lanekd.engine.config import REFERENCE_BATCH, TrainConfig
+    from lanekd.engine.events import EventStorage, Interrupt
     from lanekd.engine.hooks import (
         LOSS_NAMES,
         CheckpointHook,
@@ -67,26 +73,21 @@ if TYPE_CHECKING:  # what static analysis sees; at run time __getattr__ imports 
     )
     from lanekd.engine.optim import build_poly_scheduler, build_sgd, poly_factor
     from lanekd.engine.sampler import ResumableBatchSampler
-    from lanekd.engine.trainer import (
-        OnlineTeacher,
-        Trainer,
-        TrainingDiverged,
-        TrainingInterrupted,
-        TrainResult,
-        freeze,
-        train,
-    )
+    from lanekd.engine.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 __all__ = [
     "LOSS_NAMES",
     "REFERENCE_BATCH",
     "CheckpointHook",
+    "EventStorage",
     "HookBase",
+    "Interrupt",
     "LaneLoss",
     "MetricsLogger",
     "OnlineTeacher",
     "ProgressHook",
     "ResumableBatchSampler",
+    "RunContext",
     "TensorBoardHook",
     "TrainConfig",
     "TrainResult",

@@ -122,7 +122,7 @@ def _slim_checkpoint(run: Path) -> None:
 def _train_stage(cfg: DemoConfig, name: str, tcfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume, or skip when finished) one run; the result carries ``checkpoint`` (the
     slim ``best.pt``) and ``reused`` (finished by an earlier invocation)."""
-    from lanekd.engine.trainer import train
+    from lanekd.engine.build import train
 
     out = Path(tcfg.out)
     done = out / "done.json"
@@ -849,8 +849,8 @@ def draw_overlays(checkpoints: dict[str, Path], test: str, path: Path, device: s
     """A strip of ``k`` test images: the ground truth in the first row, each model's predicted
     lanes (decoded as for scoring) in the next ones."""
     from lanekd.data import LaneDataset, LaneH5
+    from lanekd.data.h5 import data_attrs_from_h5
     from lanekd.engine.checkpoint import load_checkpoint_model
-    from lanekd.engine.trainer import data_attrs_from_h5
     from lanekd.engine.validation import predict_lanes
 
     attrs = data_attrs_from_h5(test)

@@ -1,8 +1,9 @@
 """Small hook objects for the training loop (detectron2 style): orthogonal concerns stay out
-of the loop body. Each hook sees the trainer through ``self.trainer`` and may carry state that
-is saved in the checkpoint (``state_dict``/``load_state_dict``).
+of the loop body. Each hook sees the trainer through ``self.trainer``, shares values with the
+other hooks only through ``self.trainer.storage`` (:class:`~lanekd.engine.events.EventStorage`),
+and may carry state that is saved in the checkpoint (``state_dict``/``load_state_dict``).
 
-Order matters and is fixed by :func:`lanekd.engine.trainer.train`: metrics log, progress,
+Order matters and is fixed by :func:`lanekd.engine.build.build_hooks`: metrics log, progress,
 validation (so ``best.pt`` carries the fresh metric), TensorBoard, then checkpoint (so
 ``last.pt`` carries every other hook's state).
 """
@@ -20,6 +21,7 @@ from lanekd.distill.methods import loss_names as distill_loss_names
 from lanekd.utils.progress import use_progress_bar
 
 if TYPE_CHECKING:
+    from lanekd.engine.events import Interrupt
     from lanekd.engine.trainer import Trainer
 
 #: The supervised terms of :class:`lanekd.engine.losses.LaneLoss`.
@@ -37,7 +39,14 @@ LOSS_NAMES = loss_names()
 
 
 class HookBase:
-    """Base class: every method is a no-op."""
+    """Base class: every method is a no-op.
+
+    The loop calls ``before_train`` once, ``after_step`` after every step, and then exactly one
+    of ``after_train`` (the run reached ``max_iter``) or ``on_interrupt`` (it stopped early; see
+    :class:`~lanekd.engine.events.Interrupt`). When an ``after_train`` raises, every hook then
+    gets ``on_interrupt`` with ``kind == "after_train"``, so a failing final validation never
+    loses the finished weights.
+    """
 
     trainer: Trainer
 
@@ -48,6 +57,9 @@ class HookBase:
         pass
 
     def after_train(self) -> None:
+        pass
+
+    def on_interrupt(self, stop: Interrupt) -> None:
         pass
 
     def state_dict(self) -> dict[str, Any]:
@@ -96,7 +108,7 @@ class MetricsLogger(HookBase):
 
     def after_step(self) -> None:
         t = self.trainer
-        for k, v in t.last_losses.items():
+        for k, v in t.storage.losses.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
         self._images += t.global_batch
@@ -111,7 +123,7 @@ class MetricsLogger(HookBase):
         rec["loss_total"] = self._sums.get("loss_total", 0.0) / self._count
         rec["img_s"] = self._images / max(now - self._t0, 1e-9)
         rec["time"] = time.time()
-        t.last_record = rec
+        t.storage.put_record(rec)
         self.write(rec)
         self._sums, self._count, self._images, self._t0 = {}, 0, 0, now
 
@@ -165,8 +177,9 @@ class ProgressHook(HookBase):
         img_s = done * t.global_batch / max(time.perf_counter() - self._t0, 1e-9)
         # the losses of the metrics.jsonl record just written (means over its interval), so the
         # console and the log agree; the single step's values between records
-        rec = t.last_record if t.last_record is not None and t.last_record["iter"] == t.iter else None
-        losses = {k: v for k, v in rec.items() if k.startswith("loss_")} if rec else t.last_losses
+        rec = t.storage.latest("train")
+        rec = rec if rec is not None and rec["iter"] == t.iter else None
+        losses = {k: v for k, v in rec.items() if k.startswith("loss_")} if rec else t.storage.losses
         terms = " ".join(f"{k[5:]}={v:.4f}" for k, v in losses.items() if v != 0.0 or k == "loss_total")
         return f"{terms} lr={t.lr:.2e} {img_s:.1f} img/s"
 
@@ -190,6 +203,9 @@ class ProgressHook(HookBase):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def on_interrupt(self, stop: Interrupt) -> None:
+        self.after_train()  # give the terminal back before the error message
 
 
 class ValidationHook(HookBase):
@@ -228,7 +244,7 @@ class ValidationHook(HookBase):
             result = self.evaluate_fn(t.model)
             candidate = self.terms_on()
             self.last = {"type": "val", "iter": t.iter, **result, "best_candidate": candidate}
-            t.last_val = self.last
+            t.storage.put_record(self.last)
             if self.logger is not None:
                 self.logger.write(self.last)
             if candidate and result["value"] >= self.best:
@@ -253,13 +269,21 @@ class ValidationHook(HookBase):
         t = self.trainer
         if t.iter == t.max_iter and (self.last is None or self.last["iter"] != t.iter):
             self._run()
+        found = self.best_iter >= 0
+        t.storage.put_results(
+            metric=self.last["metric"] if self.last else None,
+            final_value=self.last["value"] if self.last else None,
+            best_value=self.best if found else None,
+            best_iter=self.best_iter if found else None,
+            best_checkpoint=str(self.best_path) if self.best_path.exists() else None,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_iter": self.best_iter, "last": self.last}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_iter, self.last = state["best"], state["best_iter"], state["last"]
-        self.trainer.last_val = self.last
+        self.trainer.storage.put_record(self.last)
 
 
 class TensorBoardHook(HookBase):
@@ -279,25 +303,31 @@ class TensorBoardHook(HookBase):
 
     def after_step(self) -> None:
         t = self.trainer
-        rec = t.last_record
+        rec = t.storage.latest("train")
         if rec is not None and rec["iter"] != self._logged:
             self._logged = rec["iter"]
             for k, v in rec.items():
                 if k.startswith("loss_") or k in ("lr", "img_s"):
                     self.writer.add_scalar(f"train/{k}", v, rec["iter"])
-        val = t.last_val
+        val = t.storage.latest("val")
         if val is not None and val["iter"] == t.iter:
             self.writer.add_scalar(f"val/{val['metric']}", val["value"], t.iter)
 
     def after_train(self) -> None:
         self.writer.close()
 
+    def on_interrupt(self, stop: Interrupt) -> None:
+        self.writer.close()  # flush what was logged up to the stop
+
 
 class CheckpointHook(HookBase):
     """Write ``last.pt`` every ``every`` iterations (0 = only at the end) and at the end.
 
     ``final_copy`` (``best.pt`` of a run without validation) also receives the final weights, so
-    ``OUT/best.pt`` names a usable checkpoint whether or not the run validated.
+    ``OUT/best.pt`` names a usable checkpoint whether or not the run validated. On an interrupt
+    with a good state (a signal, a failing end-of-training hook) ``last.pt`` is written too.
+    Publishes ``last_checkpoint`` (and ``best_checkpoint`` for ``final_copy``) once the file
+    exists; the loop names it in its divergence and interrupt messages.
     """
 
     def __init__(self, path: str | Path, every: int, final_copy: str | Path | None = None) -> None:
@@ -305,14 +335,30 @@ class CheckpointHook(HookBase):
         self.every = every
         self.final_copy = Path(final_copy) if final_copy is not None else None
 
+    def _save(self) -> None:
+        self.trainer.save_checkpoint(self.path)  # rank 0 writes; every rank names the same file
+        self.trainer.storage.put_results(last_checkpoint=str(self.path))
+
+    def before_train(self) -> None:
+        # resumed (or left by an earlier run): the last good state so far
+        if self.path.is_file():
+            self.trainer.storage.put_results(last_checkpoint=str(self.path))
+        if self.final_copy is not None and self.final_copy.is_file():
+            self.trainer.storage.put_results(best_checkpoint=str(self.final_copy))
+
     def after_step(self) -> None:
         t = self.trainer
-        if t.is_main and self.every and t.iter % self.every == 0 and t.iter != t.max_iter:
-            t.save_checkpoint(self.path)
+        if self.every and t.iter % self.every == 0 and t.iter != t.max_iter:
+            self._save()
 
     def after_train(self) -> None:
         t = self.trainer
-        if t.is_main and t.iter == t.max_iter:
-            t.save_checkpoint(self.path)
+        if t.iter == t.max_iter:
+            self._save()
             if self.final_copy is not None:
                 t.save_checkpoint(self.final_copy)
+                t.storage.put_results(best_checkpoint=str(self.final_copy))
+
+    def on_interrupt(self, stop: Interrupt) -> None:
+        if stop.state_is_good:
+            self._save()

@@ -2,56 +2,35 @@
 
 :class:`Trainer` is a plain loop (forward, supervised loss + distillation terms, backward,
 optimiser and per-iteration LR step) with checkpointing, validation and logging delegated to
-hooks (:mod:`lanekd.engine.hooks`). :func:`train` builds everything from a
-:class:`~lanekd.engine.config.TrainConfig` and runs it; tests and library users may pass their
-own model and datasets.
+hooks (:mod:`lanekd.engine.hooks`) that share values through an
+:class:`~lanekd.engine.events.EventStorage`. Building a run from a
+:class:`~lanekd.engine.config.TrainConfig` lives in :mod:`lanekd.engine.build`
+(``lanekd.engine.train``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import random
 import signal
-import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-# OnlineTeacher and freeze are re-exported by lanekd.engine
-from lanekd.distill.teachers import OnlineTeacher, build_distillation, freeze  # noqa: F401
-from lanekd.engine.checkpoint import (
-    load_checkpoint_model,
-    read_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from lanekd.engine.config import TrainConfig
-from lanekd.engine.dist import DistContext, init_distributed
-from lanekd.engine.hooks import (
-    CheckpointHook,
-    HookBase,
-    MetricsLogger,
-    ProgressHook,
-    TensorBoardHook,
-    ValidationHook,
-)
-from lanekd.engine.losses import LaneLoss, onehot_label
-from lanekd.engine.optim import build_optimizer, build_scheduler
+from lanekd.engine.checkpoint import rng_state, save_checkpoint, set_rng_state
+from lanekd.engine.dist import DistContext
+from lanekd.engine.events import EventStorage, Interrupt
+from lanekd.engine.hooks import HookBase
+from lanekd.engine.losses import onehot_label
 from lanekd.engine.sampler import ResumableBatchSampler
-from lanekd.errors import ConfigError, LaneKDError
-from lanekd.utils.io import check_output_dir
+from lanekd.errors import LaneKDError
 
 
 class TrainingInterrupted(LaneKDError):
@@ -66,40 +45,10 @@ class TrainingDiverged(LaneKDError):
     """The loss became NaN or infinite; the last good checkpoint is kept untouched."""
 
 
-@dataclass
-class TrainResult:
-    """Summary of a finished run (also the ``--json`` output of the commands)."""
-
-    out_dir: str
-    iterations: int
-    world_size: int
-    lr: float
-    loss_total: float | None
-    metric: str | None
-    best_value: float | None
-    best_iter: int | None
-    final_value: float | None
-    last_checkpoint: str | None
-    best_checkpoint: str | None
-    elapsed_s: float
-    img_s: float
-    losses: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker; numpy and random are not, so augmentations would repeat across workers
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
 
 
 class Trainer:
@@ -163,13 +112,11 @@ class Trainer:
         self.loader_generator = loader_generator
         self.checkpoint_extra = checkpoint_extra or {}
         self.quiet = quiet
+        self.storage = EventStorage()
         self.hooks: list[HookBase] = []
         for h in hooks:
             self.register_hook(h)
         self.iter = 0
-        self.last_losses: dict[str, float] = {}
-        self.last_record: dict[str, Any] | None = None
-        self.last_val: dict[str, Any] | None = None
         self.stop_signal: int | None = None
         self._need_features = any(getattr(d, "student_features", ()) for d in self.distillers) or bool(
             self.distillers
@@ -231,11 +178,14 @@ class Trainer:
         """Atomically write the full training state plus the constant metadata (rank 0 only)."""
         if not self.is_main:
             return
-        state = {**self.checkpoint_extra, **self.state_dict(), "metrics": metrics or self.last_val}
+        metrics = metrics or self.storage.latest("val")
+        state = {**self.checkpoint_extra, **self.state_dict(), "metrics": metrics}
         save_checkpoint(path, state)
 
     # --- the loop
     def train(self) -> None:
+        """Run to ``max_iter``; every hook then gets ``after_train``, or ``on_interrupt`` when the
+        loop stops early (see :class:`~lanekd.engine.hooks.HookBase`)."""
         for h in self.hooks:
             h.before_train()
         try:
@@ -249,37 +199,37 @@ class Trainer:
                         self._interrupted()
                     if self.iter >= self.max_iter:
                         break
-        finally:
-            if self.stop_signal is None and self.iter >= self.max_iter:
-                self._finish()
-            else:
-                for h in self.hooks:
-                    if isinstance(h, ProgressHook):
-                        h.after_train()
+        except TrainingInterrupted:
+            raise  # the hooks were told by _interrupted
+        except BaseException as e:
+            self._interrupt_hooks(Interrupt("error", error=e))
+            raise
+        self._finish()
+
+    def _interrupt_hooks(self, stop: Interrupt) -> None:
+        for h in self.hooks:
+            h.on_interrupt(stop)
 
     def _finish(self) -> None:
-        """End-of-training hooks. If one fails (the final validation, say), ``last.pt`` is written
-        anyway: a finished training is never lost to a failing validation."""
+        """End-of-training hooks. If one fails (the final validation, say), the hooks get an
+        ``after_train`` interrupt, which writes ``last.pt``: a finished training is never lost to
+        a failing validation."""
         try:
             for h in self.hooks:
                 h.after_train()
         except Exception as e:
-            saved = [h.path for h in self.hooks if isinstance(h, CheckpointHook)]
-            for path in saved:
-                self.save_checkpoint(path)
+            self._interrupt_hooks(Interrupt("after_train", error=e))
+            saved = self.storage.results.get("last_checkpoint")
             if saved and isinstance(e, LaneKDError):
-                raise LaneKDError(f"{e} (after training; the weights are saved in {saved[0]})") from None
+                raise LaneKDError(f"{e} (after training; the weights are saved in {saved})") from None
             raise
 
     def _interrupted(self) -> None:
         sig = self.stop_signal if self.stop_signal is not None else signal.SIGTERM
-        name = signal.Signals(sig).name
-        path = None
-        for h in self.hooks:
-            if isinstance(h, CheckpointHook):
-                path = h.path
-                self.save_checkpoint(path)
+        self._interrupt_hooks(Interrupt("signal", signum=int(sig)))
+        path = self.storage.results.get("last_checkpoint")
         where = f"; saved {path} (continue with --resume)" if path else ""
+        name = signal.Signals(sig).name
         raise TrainingInterrupted(f"interrupted by {name} at iteration {self.iter}{where}", 128 + int(sig))
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +246,7 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def run_step(self, batch: dict[str, Any]) -> None:
-        """One optimisation step on one batch; updates ``iter`` and ``last_losses``."""
+        """One optimisation step on one batch; updates ``iter`` and ``storage.losses``."""
         batch = self._to_device(batch)
         label = batch["label"]
         if self.label_input_classes:
@@ -326,8 +276,7 @@ class Trainer:
         finite = all(math.isfinite(v) for v in values)
         if self.dist.any_flag(not finite, self.device):
             terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(losses, values, strict=False))
-            kept = next((h.path for h in self.hooks if isinstance(h, CheckpointHook) and h.path.is_file()),
-                        None)
+            kept = self.storage.results.get("last_checkpoint")
             where = f"the last good checkpoint {kept} is kept" if kept else "no checkpoint was written yet"
             raise TrainingDiverged(
                 f"loss became non-finite at iteration {self.iter + 1} ({terms}); "
@@ -351,7 +300,7 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
         self.iter += 1
-        self.last_losses = dict(zip([*losses, "loss_total"], values, strict=True))
+        self.storage.put_losses(dict(zip([*losses, "loss_total"], values, strict=True)))
 
     def _sync_extra_grads(self) -> None:
         # DDP averages the model's gradients; learnable distiller parts (adapters) are outside it
@@ -366,338 +315,8 @@ class Trainer:
                     p.grad /= self.dist.world_size
 
 
-# --------------------------------------------------------------------------------------------
-# building a run from a TrainConfig
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    return v
-
-
-DATA_ATTR_KEYS = (
-    "dataset",
-    "split",
-    "size",
-    "source_size",
-    "crop_top",
-    "num_slots",
-    "num_classes",
-    "mean",
-    "std",
-    "profile",
-    "decode_profile",
-)
-
-
-def data_attrs_from_h5(path: str | Path) -> dict[str, Any]:
-    """The HDF5 attributes export/predict need (plain JSON values)."""
-    from lanekd.data import LaneH5
-
-    h5 = LaneH5(path)
-    attrs = dict(h5.attrs)
-    out = {k: _jsonable(attrs[k]) for k in DATA_ATTR_KEYS if k in attrs}
-    if "num_classes" not in out and "num_slots" in out:
-        out["num_classes"] = int(out["num_slots"]) + 1
-    out.setdefault("profile", out.get("decode_profile") or _default_profile(out.get("dataset")))
-    close = getattr(h5, "close", None)
-    if callable(close):
-        close()
-    return out
-
-
-def _default_profile(dataset: str | None) -> str:
-    return {"tusimple": "tusimple", "llamas": "llamas"}.get(str(dataset), "culane")
-
-
-def _resolve_data(cfg: TrainConfig) -> None:
-    """Fill ``cfg.data``/``cfg.val`` with the built-in synthetic set when no data is given."""
-    if cfg.data is not None:
-        if not Path(cfg.data).is_file():
-            raise LaneKDError(f"{cfg.data}: training data not found (prepare it with `lanekd prepare`)")
-        if cfg.val is not None and not Path(cfg.val).is_file():
-            raise LaneKDError(f"{cfg.val}: validation data not found")
-        _check_h5_inputs(cfg.data, cfg.val, cfg.batch_size)
-        return
-    from lanekd.data import ensure_synthetic
-    from lanekd.data.cache import wide_line_width
-
-    size = tuple(cfg.synthetic_size)
-    lw = wide_line_width(size)
-    cfg.data = str(ensure_synthetic("train", cfg.synthetic_n, size=size, seed=cfg.seed, line_width=lw))
-    if cfg.val is None and cfg.synthetic_val_n > 0:
-        cfg.val = str(ensure_synthetic("val", cfg.synthetic_val_n, size=size, seed=cfg.seed, line_width=lw))
-
-
-def _check_h5_inputs(data: str, val: str | None, batch_size: int) -> None:
-    """Open ``--data`` and ``--val`` before the first step: a file that is not a lanekd file, or that
-    no network can be built for, fails now instead of after the whole training."""
-    from lanekd.data import LaneH5
-    from lanekd.errors import DataError
-    from lanekd.models.common import check_input_size
-
-    train_h5 = LaneH5(data)
-    size = tuple(int(v) for v in train_h5.attrs.get("size", ()))
-    try:
-        check_input_size(size)
-    except ConfigError as e:
-        raise DataError(data, f"prepared at a size no network takes ({e}); prepare it with --size") from None
-    if len(train_h5) < batch_size:
-        raise DataError(data, f"has {len(train_h5)} samples, fewer than --batch-size {batch_size}")
-    if val is None:
-        return
-    val_h5 = LaneH5(val)
-    val_size = tuple(int(v) for v in val_h5.attrs.get("size", ()))
-    if val_size != size:
-        raise DataError(val, f"prepared at {val_size[0]}x{val_size[1]}, the training data {data} at "
-                             f"{size[0]}x{size[1]}")
-    if val_h5.attrs.get("num_classes") != train_h5.attrs.get("num_classes"):
-        raise DataError(val, f"has {val_h5.attrs.get('num_classes')} classes, the training data {data} "
-                             f"{train_h5.attrs.get('num_classes')}")
-    if len(val_h5) == 0:
-        raise DataError(val, "has no samples to validate on")
-
-
-def train(
-    cfg: TrainConfig,
-    *,
-    model: nn.Module | None = None,
-    train_set: Dataset | None = None,
-    val_evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
-    data_attrs: dict[str, Any] | None = None,
-    extra_hooks: Sequence[HookBase] = (),
-) -> TrainResult:
-    """Train one model as ``cfg`` describes and return a summary.
-
-    The model, training set and validation function are built from ``cfg`` unless given (tests
-    and library users can pass stand-ins; a given ``model`` must accept
-    ``(x, return_features=bool)`` and return a :class:`LaneOutput` and carry ``build_args``).
-
-    Raises:
-        ConfigError / LaneKDError: bad options or inputs.
-        TrainingInterrupted: SIGINT/SIGTERM (``last.pt`` saved).
-        TrainingDiverged: non-finite loss.
-    """
-    cfg = cfg.resolved()
-    cfg.validate()
-    t_start = time.perf_counter()
-    dctx = init_distributed(cfg.device)
-    device = torch.device(
-        cfg.device if not cfg.device.startswith("cuda") or not dctx.enabled else f"cuda:{dctx.local_rank}"
-    )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but CUDA is not available")
-    if cfg.sync_bn and dctx.enabled and device.type != "cuda":
-        raise ConfigError("--sync-bn needs CUDA (PyTorch's SyncBatchNorm has no CPU kernel)")
-    out_dir = check_output_dir(cfg.out)  # an unusable --out fails now, not at the first checkpoint
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    resume_ckpt = None
-    if cfg.resume:
-        if not last_path.is_file():
-            raise LaneKDError(f"{last_path}: nothing to resume (no last.pt in --out)")
-        resume_ckpt = read_checkpoint(last_path)
-
-    try:
-        return _train(
-            cfg,
-            dctx,
-            device,
-            out_dir,
-            last_path,
-            best_path,
-            resume_ckpt,
-            model,
-            train_set,
-            val_evaluate,
-            data_attrs,
-            extra_hooks,
-            t_start,
-        )
-    finally:
-        dctx.close()
-
-
-def _train(
-    cfg: TrainConfig,
-    dctx: DistContext,
-    device: torch.device,
-    out_dir: Path,
-    last_path: Path,
-    best_path: Path,
-    resume_ckpt: dict | None,
-    model: nn.Module | None,
-    train_set: Dataset | None,
-    val_evaluate: Callable | None,
-    data_attrs: dict | None,
-    extra_hooks: Sequence[HookBase],
-    t_start: float,
-) -> TrainResult:
-    seed_all(cfg.seed)
-    if train_set is None:
-        _resolve_data(cfg)
-        from lanekd.data import LaneDataset
-
-        # the teacher cache holds targets of un-augmented samples, so it implies no augmentation
-        augment = cfg.augment and not cfg.cache_teacher
-        if cfg.augment and cfg.cache_teacher and dctx.is_main and not cfg.quiet:
-            print(
-                "--cache-teacher: training without augmentation (cached targets are per sample)",
-                file=sys.stderr,
-            )
-        train_set = LaneDataset(cfg.data, train=augment)
-        data_attrs = data_attrs_from_h5(cfg.data)
-    data_attrs = dict(data_attrs or {})
-    num_classes = int(data_attrs.get("num_classes", 5))
-    num_slots = int(data_attrs.get("num_slots", num_classes - 1))
-    size = tuple(data_attrs.get("size", (288, 800)))
-
-    if model is None:
-        from lanekd.models import build_model
-
-        opts = dict(cfg.model_options)
-        if cfg.label_input:
-            opts["in_channels"] = num_classes
-        model = build_model(cfg.model, num_classes=num_classes, num_lanes=num_slots, input_size=size, **opts)
-    model_args = _jsonable(dict(getattr(model, "build_args", {"name": type(model).__name__})))
-    if cfg.sync_bn and dctx.enabled:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-
-    # teachers and distillers: every teacher check runs here, before the first step
-    distillers, teachers = build_distillation(cfg, model, device, num_classes, dctx, load_checkpoint_model)
-
-    seed_all(cfg.seed + 7919 * dctx.rank)  # per-process augmentation streams
-
-    lr = cfg.effective_lr()
-    params = list(model.parameters()) + [p for d in distillers for p in d.parameters()]
-    optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
-    sampler = ResumableBatchSampler(
-        len(train_set), cfg.batch_size, seed=cfg.seed, rank=dctx.rank, world_size=dctx.world_size
-    )
-    max_iter = cfg.iters if cfg.iters is not None else cfg.epochs * sampler.batches_per_epoch
-    scheduler = build_scheduler(
-        optimizer, max_iter, cfg.schedule, cfg.poly_power, cfg.warmup_iters, cfg.warmup_factor
-    )
-    scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
-    gen = torch.Generator()
-    gen.manual_seed(cfg.seed)
-    loader = DataLoader(
-        train_set,
-        batch_sampler=sampler,
-        num_workers=cfg.workers,
-        pin_memory=device.type == "cuda",
-        generator=gen,
-        worker_init_fn=_seed_worker,
-        persistent_workers=cfg.workers > 0,
-    )
-
-    forward_model: nn.Module = model
-    if dctx.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        forward_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        forward_model = torch.compile(forward_model)
-
-    resolved = cfg.to_dict()
-    if resolved.get("distill") is None:  # library callers leave it unset: record the defaults used
-        from lanekd.distill import DistillConfig
-
-        resolved["distill"] = DistillConfig().to_dict()
-    resolved.update(effective_lr=lr, max_iter=max_iter, world_size=dctx.world_size)
-    checkpoint_extra = {"model_args": model_args, "data_attrs": data_attrs, "config": _jsonable(resolved)}
-
-    hooks: list[HookBase] = []
-    logger = None
-    if dctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        logger = MetricsLogger(out_dir / "metrics.jsonl", cfg.log_every)
-        hooks += [
-            logger,
-            ProgressHook(cfg.quiet, cfg.log_every, out_dir.name or "train"),  # the run's name
-        ]
-    if val_evaluate is None and cfg.val is not None:
-        val_evaluate = _make_val_fn(cfg, device, num_classes if cfg.label_input else 0)
-    if val_evaluate is not None:
-        hooks.append(ValidationHook(val_evaluate, cfg.val_every, logger, best_path))
-    if cfg.tensorboard and dctx.is_main:
-        hooks.append(TensorBoardHook(out_dir / "tensorboard"))
-    hooks += list(extra_hooks)
-    # without validation best.pt is the final weights (docs/training.md)
-    hooks.append(CheckpointHook(last_path, cfg.ckpt_every, None if val_evaluate is not None else best_path))
-
-    trainer = Trainer(
-        model,
-        optimizer,
-        scheduler,
-        loader,
-        sampler,
-        LaneLoss(cfg.background_weight, cfg.exist_weight, cfg.iou_weight),
-        max_iter,
-        distillers=distillers,
-        teachers=teachers,
-        forward_model=forward_model,
-        device=device,
-        amp=cfg.amp,
-        scaler=scaler,
-        clip_grad=cfg.clip_grad,
-        channels_last=cfg.channels_last,
-        label_input_classes=num_classes if cfg.label_input else 0,
-        dist_ctx=dctx,
-        hooks=hooks,
-        loader_generator=gen,
-        checkpoint_extra=checkpoint_extra,
-        quiet=cfg.quiet,
-    )
-    if resume_ckpt is not None:
-        trainer.load_state_dict(resume_ckpt)
-        if trainer.iter >= max_iter and not cfg.quiet and dctx.is_main:
-            print(f"{last_path}: already at iteration {trainer.iter} of {max_iter}", file=sys.stderr)
-    if dctx.is_main:
-        (out_dir / "config.json").write_text(json.dumps(_jsonable(resolved), indent=2) + "\n")
-        if cfg.scale_lr and not cfg.quiet:
-            print(
-                f"lr scaled linearly with the global batch: {cfg.lr} x {cfg.batch_size}/12 = {lr:.6g}",
-                file=sys.stderr,
-            )
-
-    start_iter = trainer.iter
-    with _signal_handlers(trainer):
-        trainer.train()
-    elapsed = time.perf_counter() - t_start
-    val_hook = next((h for h in trainer.hooks if isinstance(h, ValidationHook)), None)
-    done = trainer.iter - start_iter
-    return TrainResult(
-        out_dir=str(out_dir),
-        iterations=trainer.iter,
-        world_size=dctx.world_size,
-        lr=lr,
-        loss_total=trainer.last_losses.get("loss_total"),
-        metric=val_hook.last["metric"] if val_hook and val_hook.last else None,
-        best_value=val_hook.best if val_hook and val_hook.best_iter >= 0 else None,
-        best_iter=val_hook.best_iter if val_hook and val_hook.best_iter >= 0 else None,
-        final_value=val_hook.last["value"] if val_hook and val_hook.last else None,
-        last_checkpoint=str(last_path) if last_path.exists() else None,
-        best_checkpoint=str(best_path) if best_path.exists() else None,
-        elapsed_s=elapsed,
-        img_s=done * cfg.batch_size / max(elapsed, 1e-9),
-        losses=dict(trainer.last_losses),
-    )
-
-
 @contextlib.contextmanager
-def _signal_handlers(trainer: Trainer):
+def signal_handlers(trainer: Trainer) -> Iterator[None]:
     """SIGINT/SIGTERM finish the current step, save last.pt and stop (exit 130/143)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -714,22 +333,3 @@ def _signal_handlers(trainer: Trainer):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def _make_val_fn(cfg: TrainConfig, device: torch.device, label_input_classes: int) -> Callable:
-    from lanekd.engine.validation import evaluate_model
-
-    def run(model: nn.Module) -> dict[str, Any]:
-        return evaluate_model(
-            model,
-            cfg.val,
-            device=device,
-            batch_size=max(1, min(cfg.batch_size, 16)),
-            amp=cfg.amp,
-            label_input_classes=label_input_classes,
-            max_images=cfg.max_val_images,
-            channels_last=cfg.channels_last,
-        )
-
-    return run
-

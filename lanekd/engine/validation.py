@@ -104,7 +104,7 @@ def evaluate_model(
         "pixel_accuracy", "pixel_iou", "images", "categories": {name: {...}}}``.
     """
     from lanekd.data import LaneDataset, LaneH5
-    from lanekd.engine.trainer import data_attrs_from_h5
+    from lanekd.data.h5 import data_attrs_from_h5
     from lanekd.evaluate.bdd100k import score_masks
     from lanekd.evaluate.culane import score_image
 

@@ -87,3 +87,20 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 2) -> None:
     write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy arrays/scalars, bytes and tuples turned into plain JSON values."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(x) for k, x in value.items()}
+    return value

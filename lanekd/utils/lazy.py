@@ -8,7 +8,8 @@ from typing import Any
 
 
 def lazy_export(package: str, exports: dict[str, str], namespace: dict[str, Any], name: str) -> Any:
-    """Import ``name`` from ``package.<exports[name]>``, cache it in ``namespace`` and return it.
+    """Import ``name`` from ``package.<exports[name]>`` (or from ``exports[name]`` itself when it is
+    a dotted module path), cache it in ``namespace`` and return it.
 
     Raises:
         AttributeError: ``name`` is not one of ``exports``.
@@ -16,6 +17,6 @@ def lazy_export(package: str, exports: dict[str, str], namespace: dict[str, Any]
     module = exports.get(name)
     if module is None:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{package}.{module}"), name)
+    value = getattr(importlib.import_module(module if "." in module else f"{package}.{module}"), name)
     namespace[name] = value
     return value
