@@ -353,6 +353,7 @@ def prepare_dataset(
         "mean": mean, "std": std, "num_slots": info.num_slots, "num_classes": info.num_classes,
         "line_width": line_width or (scaled_line_width(info.line_width_at_source, source_size, size, crop_top)
                                      if source_size[0] else -1),
+        "decode_profile": info.decode_profile,
         "image_format": "rgb" if storage == "raw" else "jpeg", "jpeg_quality": int(jpeg_quality),
         "root": params["root"] or "", "created_by": f"lanekd {__version__}",
         "params": json.dumps(params, sort_keys=True),
