@@ -579,9 +579,8 @@ def export_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
     """Export a checkpoint to ONNX or TorchScript, checked against PyTorch (fails above --tolerance)."""
-    from lanekd.engine import load_checkpoint_model
     from lanekd.export.core import export_model
-    from lanekd.predict.backends import meta_from_checkpoint
+    from lanekd.inference import load_checkpoint_model, meta_from_checkpoint
     from lanekd.predict.inputs import read_image
 
     model, ckpt_meta = load_checkpoint_model(checkpoint)
@@ -622,7 +621,7 @@ def predict_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
 ) -> None:
     """Detect lanes in images, folders, globs or videos and write them in a benchmark format."""
-    from lanekd.predict.backends import load_backend
+    from lanekd.inference import load_backend
     from lanekd.predict.run import predict
 
     if on_error not in ("fail", "skip"):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -131,16 +129,3 @@ def test_event_storage_keeps_the_latest_record_of_each_type():
     assert store.latest("train") == {"type": "train", "iter": 4}
     assert store.latest("val")["value"] == 0.5 and store.latest("warning") is None
 
-
-def test_import_directions():
-    """The engine's validation does not need the loop, and export/predict meet only in the
-    inference layer."""
-    code = (
-        "import sys, importlib\n"
-        "for mod, banned in [('lanekd.engine.validation', 'lanekd.engine.trainer'),"
-        " ('lanekd.engine.trainer', 'lanekd.engine.build')]:\n"
-        "    before = set(sys.modules)\n"
-        "    importlib.import_module(mod)\n"
-        "    assert banned not in sys.modules, (mod, banned)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -27,7 +27,7 @@ def test_export_round_trip_matches_pytorch(tmp_path, cli, name, fmt):
     assert out.is_file() and not list(tmp_path.glob(".*.tmp"))
 
     # the exported file decodes to the same lanes as the checkpoint, on a real-looking frame
-    from lanekd.predict.backends import load_backend
+    from lanekd.inference import load_backend
     from lanekd.predict.run import decode_batch
 
     frame = _frame()
@@ -52,7 +52,7 @@ def test_export_check_image_and_fixed_batch(tmp_path, cli):
     assert set(json.loads(stdout)["checks"]) == {"random", "image0"}
 
     from lanekd.errors import LaneKDError
-    from lanekd.predict.backends import load_backend
+    from lanekd.inference import load_backend
 
     backend = load_backend(out)
     x = np.zeros((3, 3, *SMALL), np.float32)  # batch 3 through a batch-1 graph: chunked
@@ -79,7 +79,7 @@ def test_export_fails_above_tolerance(tmp_path):
     from lanekd.engine import load_checkpoint_model
     from lanekd.errors import LaneKDError
     from lanekd.export.core import export_model
-    from lanekd.predict.backends import meta_from_checkpoint
+    from lanekd.inference import meta_from_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "m.pt", "enet")
     model, meta = load_checkpoint_model(ckpt)

@@ -48,7 +48,7 @@ def test_distill_on_cuda_with_amp_and_channels_last(cli, tiny, tmp_path, amp):
 
 
 def test_cuda_inference_matches_cpu(tmp_path):
-    from lanekd.predict.backends import load_backend
+    from lanekd.inference import load_backend
 
     ckpt = make_checkpoint(tmp_path / "m.pt", "enet-sad")
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 160)).astype(np.float32)

@@ -851,7 +851,7 @@ def draw_overlays(checkpoints: dict[str, Path], test: str, path: Path, device: s
     from lanekd.data import LaneDataset, LaneH5
     from lanekd.data.h5 import data_attrs_from_h5
     from lanekd.engine.checkpoint import load_checkpoint_model
-    from lanekd.engine.validation import predict_lanes
+    from lanekd.inference import infer_lanes as predict_lanes
 
     attrs = data_attrs_from_h5(test)
     h5 = LaneH5(test)

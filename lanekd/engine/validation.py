@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lanekd.engine.losses import onehot_label
+from lanekd.inference.lanes import infer_lanes
 
 
 def f1_counts(tp: int, fp: int, fn: int) -> dict[str, float | int]:
@@ -27,57 +28,6 @@ def f1_counts(tp: int, fp: int, fn: int) -> dict[str, float | int]:
     r = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "precision": p, "recall": r, "f1": f1}
-
-
-@torch.no_grad()
-def predict_lanes(
-    model: nn.Module,
-    images: torch.Tensor,
-    profile: Any,
-    *,
-    label: torch.Tensor | None = None,
-    label_input_classes: int = 0,
-    amp: str | None = None,
-    channels_last: bool = False,
-) -> tuple[list[list[np.ndarray]], torch.Tensor, torch.Tensor]:
-    """Run ``model`` and decode lanes.
-
-    Args:
-        images: ``(B, 3, H, W)`` normalised images on the model's device.
-        profile: decoder profile (name or object for ``lanekd.decode.decode``).
-        label: ``(B, H, W)`` labels, used as input when ``label_input_classes`` > 0 (LGAD teacher).
-
-    Returns:
-        ``(lanes, prob, exist)``: per image the decoded lanes (source pixels), the ``(B, C, H, W)``
-        probabilities and ``(B, L)`` existence probabilities.
-    """
-    from lanekd.decode import decode
-
-    x = onehot_label(label, label_input_classes) if label_input_classes else images
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    ctx = (
-        torch.autocast(images.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-        if amp
-        else torch.autocast(images.device.type, enabled=False)
-    )
-    with ctx:
-        out = model(x)
-    prob = out.seg.float().softmax(dim=1)
-    if out.exist is not None:
-        exist = out.exist.float().sigmoid()
-    else:  # no existence branch: a lane is present when its channel wins somewhere
-        exist = (
-            (
-                prob.argmax(dim=1, keepdim=True)
-                == torch.arange(1, prob.shape[1], device=prob.device).view(1, -1, 1, 1)
-            )
-            .flatten(2)
-            .any(dim=2)
-            .float()
-        )
-    lanes = decode(prob, exist, profile=profile)
-    return lanes, prob, exist
 
 
 def evaluate_model(
@@ -99,17 +49,22 @@ def evaluate_model(
     resolution, ignore pixels excluded; the SAD paper's BDD100K protocol, per image then averaged):
     they move long before a student separates the lane slots that the F1 needs.
 
+    Lanes are decoded by :func:`lanekd.inference.infer_lanes`, exactly as ``predict`` decodes
+    them, with the file's decoder profile (the ``decode_profile`` attribute) unless ``profile``
+    is given.
+
     Returns:
         ``{"metric": "culane_f1", "value": f1, "tp", "fp", "fn", "precision", "recall", "f1",
         "pixel_accuracy", "pixel_iou", "images", "categories": {name: {...}}}``.
     """
     from lanekd.data import LaneDataset, LaneH5
     from lanekd.data.h5 import data_attrs_from_h5
+    from lanekd.decode import get_profile
     from lanekd.evaluate.bdd100k import score_masks
     from lanekd.evaluate.culane import score_image
 
     attrs = data_attrs_from_h5(h5_path)
-    prof = profile if profile is not None else attrs.get("profile", "culane")
+    prof = get_profile(profile if profile is not None else attrs["profile"])  # once, not per batch
     source_size = tuple(int(v) for v in attrs.get("source_size", (590, 1640)))
     h5 = LaneH5(h5_path)
     ds = LaneDataset(h5_path, train=False)
@@ -126,15 +81,8 @@ def evaluate_model(
         for batch in loader:
             images = batch["image"].to(device)
             label = batch["label"].to(device)
-            lanes, prob, _ = predict_lanes(
-                model,
-                images,
-                prof,
-                label=label,
-                label_input_classes=label_input_classes,
-                amp=amp,
-                channels_last=channels_last,
-            )
+            x = onehot_label(label, label_input_classes) if label_input_classes else images
+            lanes, prob, _ = infer_lanes(model, x, prof, amp=amp, channels_last=channels_last)
             lane_px = (prob.argmax(dim=1) > 0).cpu().numpy()
             for gt_map, pred_map in zip(label.cpu().numpy(), lane_px, strict=True):
                 valid = gt_map != 255

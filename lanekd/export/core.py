@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from lanekd.errors import ConfigError, LaneKDError
-from lanekd.export.metadata import META_KEY, ModelMeta
-from lanekd.export.wrapper import ProbabilityHead
+from lanekd.inference.backends import load_backend
+from lanekd.inference.head import ProbabilityHead
+from lanekd.inference.meta import META_KEY, ModelMeta
+from lanekd.inference.preprocess import preprocess_batch
 from lanekd.utils.io import atomic_path, check_output_file
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -123,9 +125,6 @@ def export_model(model: nn.Module, meta: ModelMeta, out: str | Path, fmt: str = 
         _export_onnx(head, example, out, opset, dynamic_batch, meta)
     else:
         _export_torchscript(head, example, out, meta)
-
-    from lanekd.predict.backends import load_backend
-    from lanekd.predict.preprocess import preprocess_batch
 
     inputs: dict[str, torch.Tensor] = {"random": torch.randn(1, 3, h, w, generator=gen)}
     if dynamic_batch:

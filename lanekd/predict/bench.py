@@ -1,7 +1,7 @@
 """``lanekd bench``: model-only and end-to-end latency, measured the way the SAD paper reports it.
 
 Warm-up runs are discarded, CUDA is synchronised around every timed run, and we report the
-median and 90th percentile (not the best run, which flatters; see spec/ANCHORS.md §4c).
+median and 90th percentile (not the best run, which flatters; docs/models.md, Speed).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from lanekd.errors import ConfigError
-from lanekd.export.metadata import ModelMeta
-from lanekd.predict.backends import Backend, TorchBackend, load_backend
+from lanekd.inference.backends import Backend, TorchBackend, load_backend
+from lanekd.inference.meta import ModelMeta
 
 
 def _timed(fn: Callable[[], object], runs: int, warmup: int, sync: Callable[[], None]) -> list[float]:

@@ -16,10 +16,11 @@ import numpy as np
 
 from lanekd.data.policy import ErrorPolicy
 from lanekd.errors import ConfigError, DataError
-from lanekd.predict.backends import Backend
+from lanekd.inference.backends import Backend
+from lanekd.inference.lanes import infer_lanes
+from lanekd.inference.preprocess import preprocess_batch
 from lanekd.predict.draw import draw_lanes
 from lanekd.predict.inputs import Source, VideoReader, expand_inputs, read_image
-from lanekd.predict.preprocess import preprocess_batch
 from lanekd.utils.io import atomic_path, tmp_path_for
 from lanekd.utils.progress import use_progress_bar
 
@@ -59,14 +60,15 @@ def decode_batch(backend: Backend, images: list[np.ndarray], spline: bool = True
 
     The decoder works in the profile's source geometry (e.g. 590x1640 for CULane); frames of
     another size were resized to the same network input, so their lanes are scaled back.
-    ``decode_options`` override profile fields (``threshold``, ``exist_threshold``...).
+    ``decode_options`` override profile fields (``threshold``, ``exist_threshold``...). Lanes
+    come from :func:`lanekd.inference.infer_lanes`, as in validation (same slot-presence rule for
+    a network without an existence branch).
     """
-    from lanekd.decode import decode, get_profile
+    from lanekd.decode import get_profile
 
     meta = backend.meta
     prof = get_profile(meta.profile, **decode_options)
-    prob, exist = backend.run(preprocess_batch(images, meta))
-    decoded = decode(prob, exist if exist.shape[1] else None, profile=prof, spline=spline)
+    decoded, _, _ = infer_lanes(backend, preprocess_batch(images, meta), prof, spline=spline)
     src_h, src_w = prof.source_size
     for img, lanes in zip(images, decoded, strict=True):
         h, w = img.shape[:2]

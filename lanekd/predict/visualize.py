@@ -32,9 +32,7 @@ def attention_figure(checkpoint: str | Path, image: np.ndarray, device: str = "c
     import torch
 
     from lanekd.distill import DistillConfig, attention_map
-    from lanekd.engine import load_checkpoint_model
-    from lanekd.predict.backends import meta_from_checkpoint
-    from lanekd.predict.preprocess import crop_rows, preprocess_batch
+    from lanekd.inference import crop_rows, load_checkpoint_model, meta_from_checkpoint, preprocess_batch
 
     model, ckpt_meta = load_checkpoint_model(checkpoint, device=device)
     meta = meta_from_checkpoint(ckpt_meta, checkpoint)

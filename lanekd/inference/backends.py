@@ -9,11 +9,13 @@ import numpy as np
 import torch
 
 from lanekd.errors import LaneKDError
-from lanekd.export.metadata import META_KEY, ModelMeta
+from lanekd.inference.head import ProbabilityHead
+from lanekd.inference.meta import META_KEY, ModelMeta, meta_from_checkpoint
 
 
 class Backend(Protocol):
-    """A loaded model: ``run`` maps a normalised batch to class and existence probabilities."""
+    """A loaded model: ``run`` maps a normalised batch to class and existence probabilities (the
+    outputs of :class:`~lanekd.inference.head.ProbabilityHead`, whatever the runtime)."""
 
     meta: ModelMeta
     name: str
@@ -29,8 +31,6 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: torch.nn.Module, meta: ModelMeta, device: str = "cpu") -> None:
-        from lanekd.export.wrapper import ProbabilityHead
-
         self.meta = meta
         self.device = torch.device(device)
         self.head = ProbabilityHead(model).to(self.device).eval()
@@ -38,7 +38,7 @@ class TorchBackend:
     @classmethod
     def from_checkpoint(cls, path: Path, device: str = "cpu") -> TorchBackend:
         """A lanekd training checkpoint (``last.pt`` / ``best.pt``)."""
-        from lanekd.engine import load_checkpoint_model
+        from lanekd.inference.checkpoint import load_checkpoint_model
 
         model, ckpt_meta = load_checkpoint_model(path, device=device)
         return cls(model, meta_from_checkpoint(ckpt_meta, path), device)
@@ -116,29 +116,6 @@ class TorchScriptBackend:
         with torch.inference_mode():
             seg, exist = self.module(torch.from_numpy(x).to(self.device))
         return seg.float().cpu().numpy(), exist.float().cpu().numpy()
-
-
-def meta_from_checkpoint(ckpt_meta: dict, path: str | Path) -> ModelMeta:
-    """Build :class:`ModelMeta` from the metadata stored in a lanekd training checkpoint."""
-    try:
-        args = ckpt_meta["model_args"]
-        data = ckpt_meta.get("data_attrs", {})
-        input_size = tuple(args.get("input_size") or data["size"])
-        source_size = tuple(data.get("source_size") or input_size)
-        num_classes = int(args.get("num_classes", 5))
-        num_slots = int(data.get("num_slots", args.get("num_lanes", num_classes - 1)))
-        dataset = str(data.get("dataset", "synthetic"))
-        return ModelMeta(
-            model=str(args["name"]), input_size=(int(input_size[0]), int(input_size[1])),
-            source_size=(int(source_size[0]), int(source_size[1])), crop_top=int(data.get("crop_top", 0)),
-            mean=tuple(float(v) for v in data.get("mean", ModelMeta.mean)),
-            std=tuple(float(v) for v in data.get("std", ModelMeta.std)),
-            num_slots=num_slots, num_classes=num_classes,
-            profile=str(data.get("profile") or ("culane" if dataset == "synthetic" else dataset)),
-            dataset=dataset,
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise LaneKDError(f"{path}: checkpoint metadata is incomplete ({e})") from None
 
 
 def load_backend(path: str | Path, device: str = "cpu") -> Backend:

@@ -1,9 +1,11 @@
-"""Metadata that travels inside exported models, so ``predict`` needs nothing but the file."""
+"""Model metadata: what pre-processing and decoding need, stored inside exported models (so
+``predict`` needs nothing but the file) and derived from a training checkpoint's ``data_attrs``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lanekd import __version__
@@ -56,3 +58,32 @@ class ModelMeta:
             return cls(**{k: v for k, v in raw.items() if k in known})
         except (ValueError, KeyError, TypeError) as e:
             raise LaneKDError(f"{where}: unreadable lanekd metadata ({e})") from None
+
+
+def meta_from_checkpoint(ckpt_meta: dict, path: str | Path) -> ModelMeta:
+    """Build :class:`ModelMeta` from the metadata stored in a lanekd training checkpoint.
+
+    Raises:
+        LaneKDError: the metadata lacks the model's name or input size.
+    """
+    from lanekd.data.formats.info import decode_profile_name
+
+    try:
+        args = ckpt_meta["model_args"]
+        data = ckpt_meta.get("data_attrs", {})
+        input_size = tuple(args.get("input_size") or data["size"])
+        source_size = tuple(data.get("source_size") or input_size)
+        num_classes = int(args.get("num_classes", 5))
+        num_slots = int(data.get("num_slots", args.get("num_lanes", num_classes - 1)))
+        dataset = str(data.get("dataset", "synthetic"))
+        return ModelMeta(
+            model=str(args["name"]), input_size=(int(input_size[0]), int(input_size[1])),
+            source_size=(int(source_size[0]), int(source_size[1])), crop_top=int(data.get("crop_top", 0)),
+            mean=tuple(float(v) for v in data.get("mean", ModelMeta.mean)),
+            std=tuple(float(v) for v in data.get("std", ModelMeta.std)),
+            num_slots=num_slots, num_classes=num_classes,
+            profile=decode_profile_name(data),
+            dataset=dataset,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise LaneKDError(f"{path}: checkpoint metadata is incomplete ({e})") from None

@@ -1,10 +1,11 @@
-"""Image pre-processing shared by predict, export checks and visualisation."""
+"""Image pre-processing shared by predict, export checks and visualisation (the same resize and
+normalisation as `prepare` and the training dataset)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lanekd.export.metadata import ModelMeta
+from lanekd.inference.meta import ModelMeta
 
 
 def crop_rows(height: int, meta: ModelMeta) -> int:
