@@ -24,6 +24,7 @@ import typer
 from lanekd import __version__
 from lanekd.cli_options import App, FieldFlags, config_flags, one_of, parse_size
 from lanekd.errors import LaneKDError
+from lanekd.evaluate import registry as _evaluate
 
 try:  # typer >= 0.22 vendors click; older releases use the click package
     from typer import TyperException as _UsageError
@@ -233,7 +234,7 @@ def models_cmd(
 
 
 # === evaluate (issue 4) ===
-_EVAL_BENCHMARKS = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape")
+_EVAL_BENCHMARKS = _evaluate.BENCHMARKS  # the package's list (lanekd/evaluate/registry.py)
 
 
 @app.command("evaluate")
@@ -269,82 +270,32 @@ def evaluate_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="Print only a one-line summary."),
 ) -> None:
     """Score predictions with a benchmark's official metric."""
-    name = benchmark.lower()
-    if name not in _EVAL_BENCHMARKS:
-        raise typer.BadParameter(f"unknown benchmark {benchmark!r}; choose from "
-                                 f"{', '.join(_EVAL_BENCHMARKS)}", param_hint="--benchmark")
-    if metric is not None and name not in ("llamas", "bdd100k"):
-        raise typer.BadParameter(f"--metric applies to llamas and bdd100k only, not {name}",
-                                 param_hint="--metric")
-    if name == "culane":
-        from lanekd.evaluate.culane import evaluate_culane
+    from lanekd.errors import ConfigError
 
-        result = evaluate_culane(gt, pred, list_file=list_file, split_dir=split_dir, iou=iou, width=width,
-                                 workers=workers, per_image=per_image, rasterizer=rasterizer, strict=strict)
-        o = result["overall"]
-        summary = (f"CULane F1 {o['f1'] * 100:.2f} (P {o['precision']:.4f} R {o['recall']:.4f}, "
-                   f"TP {o['tp']} FP {o['fp']} FN {o['fn']}) over {result['images_evaluated']} images")
-        if "cross" in result["splits"]:
-            summary += f"; crossroad FP {result['splits']['cross']['fp']}"
-        if result["missing_predictions"] * 2 > result["images_evaluated"]:
-            err(f"warning: {result['warning_examples'][0]}")  # also with --json: never score silently
-        issues = result["warnings"] - (result["missing_predictions"] * 2 > result["images_evaluated"])
-        if issues:
-            summary += f"; {issues} tolerated prediction-line issues"
-        table = _culane_table(result)
-    elif name == "tusimple":
-        from lanekd.evaluate.tusimple import evaluate_tusimple, format_tusimple
-
-        result = evaluate_tusimple(gt, pred, per_image=per_image)
-        summary = (f"TuSimple accuracy {result['accuracy'] * 100:.2f} FP {result['fp']:.4f} "
-                   f"FN {result['fn']:.4f} F1 {result['f1'] * 100:.2f}")
-        table = format_tusimple(result)
-    elif name == "llamas":
-        from lanekd.evaluate import llamas as ll
-
-        if (metric or "f1") == "f1":
-            result = ll.evaluate_llamas(gt, pred, iou=iou, width=width, per_image=per_image)
-            summary = (f"LLAMAS F1 {result['f1'] * 100:.2f} (TP {result['tp']} FP {result['fp']} "
-                       f"FN {result['fn']})")
-        elif metric in ("ap", "ap-multi"):
-            result = ll.evaluate_llamas_segmentation(gt, pred, multi_class=metric == "ap-multi",
-                                                     per_image=per_image)
-            summary = f"LLAMAS segmentation {metric} {result['ap']:.4f} over {result['num_images']} images"
-        else:
-            raise typer.BadParameter(f"llamas metrics: f1, ap, ap-multi (got {metric!r})",
-                                     param_hint="--metric")
-        table = ll.format_llamas(result)
-    elif name == "bdd100k":
-        from lanekd.evaluate import bdd100k as bdd
-
-        if (metric or "sad") == "sad":
-            result = bdd.evaluate_bdd100k(gt, pred, per_image=per_image, background=background)
-            table = summary = bdd.format_bdd100k(result)
-        elif metric == "toolkit":
-            result = bdd.evaluate_lane_marking(gt, pred, per_image=per_image)
-            table = bdd.format_lane_marking(result)
-            summary = ("BDD100K lane marking F1_pix1/2/5 "
-                       + " / ".join(f"{result[f'F1_pix{b}']['AVERAGE']:.2f}" for b in bdd.BOUND_PIXELS)
-                       + f" over {result['num_images']} images")
-        else:
-            raise typer.BadParameter(f"bdd100k metrics: sad, toolkit (got {metric!r})", param_hint="--metric")
-    else:
-        from lanekd.evaluate.apolloscape import evaluate_apolloscape, format_apolloscape
-
-        result = evaluate_apolloscape(gt, pred, per_image=per_image)
-        summary = f"ApolloScape mIoU {result['miou'] * 100:.2f} over {result['num_images']} images"
-        table = format_apolloscape(result)
+    try:
+        bench = _evaluate.get_benchmark(benchmark)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--benchmark") from None
+    try:
+        metric = bench.check_metric(metric)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--metric") from None
+    opts = _evaluate.EvalOptions(list_file=list_file, split_dir=split_dir, iou=iou, width=width,
+                                 workers=workers, rasterizer=rasterizer, strict=strict,
+                                 background=background, metric=metric, per_image=per_image)
+    result = bench.evaluate(gt, pred, opts)
+    for message in bench.warnings(result):
+        err(f"warning: {message}")  # also with --json: never score silently
+    table = None if as_json or quiet else bench.format(result, opts)
     if as_json:
         print_json(_json_safe(result))
-    elif quiet:
-        typer.echo(summary)
-    elif isinstance(table, str):
-        typer.echo(table)
+    elif quiet or isinstance(table, str):
+        typer.echo(bench.summary(result, opts) if quiet else table)
     else:
         from rich.console import Console
 
         Console().print(table)
-        typer.echo(summary)
+        typer.echo(bench.summary(result, opts))
 
 
 def _json_safe(obj: Any) -> Any:
@@ -356,28 +307,6 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
     return obj
-
-
-def _culane_table(result: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    from lanekd.evaluate.culane import SPLIT_TITLES
-
-    t = Table(title="CULane (official metric)")
-    for col in ("category", "TP", "FP", "FN", "precision", "recall", "F1"):
-        t.add_column(col, justify="left" if col == "category" else "right")
-    rows = list(result["splits"].items()) + [("Total", result["overall"])]
-    undefined = False
-    for key, r in rows:
-        # -1 is the official tool's "undefined" (no predictions / no lanes): a dash here, -1 in --json
-        p, rc = (f"{r[k]:.4f}" if r[k] >= 0 else "–" for k in ("precision", "recall"))
-        f1 = f"{r['f1'] * 100:.2f}" if r["precision"] >= 0 and r["recall"] >= 0 else "–"
-        undefined |= "–" in (p, rc, f1)
-        t.add_row(SPLIT_TITLES.get(key, key), str(r["tp"]), str(r["fp"]), str(r["fn"]), p, rc, f1)
-    if undefined:
-        t.caption = ("– undefined: no predictions or no ground-truth lanes in that category (the official "
-                     "tool prints -1 / -100; --json keeps those values)")
-    return t
 
 
 # === train-teacher (issue 5) ===
