@@ -73,7 +73,7 @@ def err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-# === prepare (issue 2) ===
+# === prepare ===
 _PREPARE_DATASETS = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape", "custom", "synthetic")
 
 
@@ -182,7 +182,7 @@ def _training_size(text: str) -> tuple[int, int]:
     return size
 
 
-# === info (issue 2) ===
+# === info ===
 @app.command("info")
 def info_cmd(
     path: Path = typer.Argument(..., help="A FILE.h5 written by `lanekd prepare`."),
@@ -201,7 +201,7 @@ def info_cmd(
         typer.echo(f"{key:<{width}}  {shown}")
 
 
-# === models (issue 3) ===
+# === models ===
 @app.command("models")
 def models_cmd(
     input_size: str = typer.Option("288x800", "--input-size", help="Network input HxW (divisible by 8)."),
@@ -233,7 +233,7 @@ def models_cmd(
         typer.echo(f"{r['name']:<10} {r['params'] / 1e6:>11.3f} {r['gflops']:>9.2f}  {blocks}")
 
 
-# === evaluate (issue 4) ===
+# === evaluate ===
 _EVAL_BENCHMARKS = _evaluate.BENCHMARKS  # the package's list (lanekd/evaluate/registry.py)
 
 
@@ -309,7 +309,7 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-# === train-teacher (issue 5) ===
+# === train-teacher ===
 # Their flags are generated from TrainConfig's and DistillConfig's fields (lanekd.cli_options);
 # only the flags that are not one field each are written here.
 _TRAIN_PANELS = ("Model", "Distillation", "Data", "Schedule", "Loss", "Hardware", "Output")
@@ -380,7 +380,7 @@ def train_teacher_cmd(
     _run_training(cfg, f"teacher {model}" + (" (label input)" if label else ""), json_out)
 
 
-# === distill (issue 5) ===
+# === distill ===
 def _distill_panel(name: str) -> str:
     """Help panel of a DistillConfig field: its method's (by the registry's field prefix), else
     "Distillation" (so a new field always gets a flag)."""
@@ -450,7 +450,7 @@ def distill_cmd(
     _run_training(cfg, f"distill {name} -> {student}", json_out)
 
 
-# === demo (issue 5) ===
+# === demo ===
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folder (report.md, figures, runs)."),
@@ -487,7 +487,7 @@ def demo_cmd(
     typer.echo(f"demo finished in {result['elapsed_s']:.0f}s: report {result['report']}")
 
 
-# === export (issue 6) ===
+# === export ===
 @app.command("export")
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="A lanekd training checkpoint (last.pt / best.pt)."),
@@ -527,7 +527,7 @@ def export_cmd(
                    f"over {len(report.checks)} input(s)")
 
 
-# === predict / visualize / bench (issue 6) ===
+# === predict / visualize / bench ===
 @app.command("predict")
 def predict_cmd(
     model: Path = typer.Argument(..., help="Checkpoint (.pt), ONNX (.onnx) or TorchScript file."),

@@ -57,7 +57,7 @@ def test_region_moments_by_hand() -> None:
 
 
 def _numpy_moments(feat: np.ndarray, masks: np.ndarray, normaliser: str, eps: float) -> np.ndarray:
-    """Direct loop transcription of METHODS §4.3 (float64)."""
+    """Direct loop transcription of the IntRA-KD paper's affinity graph (float64)."""
     b, c, h, w = feat.shape
     n = masks.shape[1]
     out = np.zeros((b, 3, n, c))

@@ -37,7 +37,7 @@ def test_attention_map_is_per_sample_spatial_softmax() -> None:
     feat = torch.randn(3, 4, 5, 6)
     att = attention_map(feat)
     assert torch.allclose(att.sum(dim=(1, 2)), torch.ones(3))
-    # batch of one: a real distribution, not Torch SpatialSoftMax's all-ones map (METHODS §8.2)
+    # batch of one: a real distribution, not Torch SpatialSoftMax's all-ones map (docs/distill.md)
     single = attention_map(feat[:1])
     assert torch.allclose(single, att[:1]) and single.max() < 1
 

@@ -1,4 +1,4 @@
-"""BDD100K toolkit lane-marking F-score (METRICS §4.2): hand-computed cases and toolkit parity."""
+"""BDD100K lane-marking F-score of the bdd100k toolkit: hand-computed cases and toolkit parity."""
 
 from __future__ import annotations
 

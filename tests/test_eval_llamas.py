@@ -1,4 +1,5 @@
-"""LLAMAS F1 and segmentation AP read from official-format label JSONs (METRICS §3.1-3.4).
+"""LLAMAS F1 and segmentation AP read from official-format label JSONs (unsupervised_llamas
+evaluation; docs/evaluate.md).
 
 No real LLAMAS label exists in ../shared, so the labels are generated: lane markers on a flat road
 (camera height 1.5 m) projected with a pinhole matrix, so pixel and world coordinates agree."""

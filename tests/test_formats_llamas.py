@@ -1,5 +1,6 @@
 """LLAMAS reader. No real LLAMAS label exists in ../shared, so a generator writes label JSONs in the
-documented format (METRICS §3.1) with hand-computed ground-truth curves (METRICS §3.2)."""
+documented format (unsupervised_llamas label JSON) with hand-computed ground-truth curves
+(docs/datasets.md)."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def test_lut_matches_table() -> None:
     assert sorted(set(APOLLO_ID_TO_TRAIN_ID.tolist()) - {255}) == list(range(37))
     assert APOLLO_TRAIN_ID_TO_ID.tolist()[:3] == [0, 200, 204] and APOLLO_TRAIN_ID_TO_ID[36] == 249
     assert (APOLLO_ID_TO_TRAIN_ID[APOLLO_TRAIN_ID_TO_ID] == np.arange(37)).all()  # round trip
-    assert len(APOLLO_CLASSES) - len(APOLLO_IGNORE_IN_EVAL) == 18  # 18 evaluated ids (METRICS §5)
+    assert len(APOLLO_CLASSES) - len(APOLLO_IGNORE_IN_EVAL) == 18  # 18 ids not ignoreInEval
     assert DATASETS["apolloscape"].num_classes == 37 and DATASETS["apolloscape"].crop_top == 1700
 
 

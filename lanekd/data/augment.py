@@ -1,4 +1,4 @@
-"""Training augmentation of the SCNN / ENet-SAD recipe (spec/METHODS.md §2.4) and normalisation.
+"""Training augmentation of the SCNN / ENet-SAD recipe (official code below) and normalisation.
 
 Official order (``XingangPan/SCNN:datasets/lane.lua``, ``ENet-Label-Torch/datasets/transforms.lua``):
 resize to a random ``W' ∈ [0.95, 1.0525]·W`` and an independent ``H' ∈ [0.951, 1.0556]·H``

@@ -39,7 +39,7 @@ FORMAT_NAME = "lanekd-h5"
 FORMAT_VERSION = 1
 STORAGES = ("encoded", "raw")
 
-# Torch-code normalisation of the SCNN lineage (RGB in [0, 1]), spec/METHODS.md §2.4.
+# Torch-code normalisation of the SCNN lineage (RGB in [0, 1]), XingangPan/SCNN datasets/lane.lua.
 DEFAULT_MEAN = (0.3598, 0.3653, 0.3662)
 DEFAULT_STD = (0.2573, 0.2663, 0.2756)
 

@@ -1,4 +1,4 @@
-"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017; the AT baseline of METHODS §4.7).
+"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017; a baseline of the IntRA-KD paper).
 
 For each matched block, q = vec(Σ_c |A_c|^p) / ‖vec(Σ_c |A_c|^p)‖₂ (p = 2) for student and teacher,
 and

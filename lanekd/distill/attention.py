@@ -1,13 +1,14 @@
 """Activation-based attention maps shared by SAD, LGAD and attention transfer.
 
-SAD's attention generator (METHODS §3.2) is Ψ(A) = Φ(B(G^p_sum(A))):
+SAD's attention generator (SAD paper) is Ψ(A) = Φ(B(G^p_sum(A))):
 
 1. ``G^p_sum``: channel aggregation Σ_c |A_c|^p (p = 2 in the paper);
 2. ``B``: bilinear resize of the *aggregated* map, only when the requested size differs. Resizing
    the one-channel map before the softmax follows the composite order Φ∘B∘G of the paper and
    is C times cheaper than resizing the features;
 3. ``Φ``: a softmax over the H·W positions of *each sample* (not across the batch as Torch's
-   ``SpatialSoftMax`` on a 3-D tensor did; METHODS §8.2), so every map sums to 1.
+   ``SpatialSoftMax`` on a 3-D tensor did in the official ENet-SAD code; docs/distill.md), so every
+   map sums to 1.
 
 All computations run in float32 (or float64 if the input is float64) whatever the autocast
 dtype, because softmax maps of order 1/(H·W) underflow in float16.
@@ -96,14 +97,14 @@ def attention_map(feat: torch.Tensor, size: tuple[int, int] | None = None, p: fl
 
 def common_size(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, int]:
     """The size two maps are compared at: the larger of each dimension (the smaller map is upsampled,
-    never is a map downsampled; METHODS §3.2 "upsampling when the map is smaller than its target")."""
+    never is a map downsampled; SAD paper: the smaller map is upsampled to the larger)."""
     return max(int(a[-2]), int(b[-2])), max(int(a[-1]), int(b[-1]))
 
 
 def map_mse(pred: torch.Tensor, target: torch.Tensor, reduction: str = "sum-mean") -> torch.Tensor:
     """Squared error between ``(B, H, W)`` maps.
 
-    ``sum-mean``: sum over pixels, mean over the batch (METHODS §3.3 recommendation: softmax maps
+    ``sum-mean``: sum over pixels, mean over the batch (docs/distill.md: softmax maps
     are of order 1/(H·W), so a full mean would be vanishingly small). ``mean``: mean over all
     B·H·W elements (Torch ``nn.MSECriterion`` default).
     """

@@ -2,8 +2,8 @@
 
 Each field carries its one-line help text in ``dataclasses.field(metadata={"help": ...})`` so the
 CLI can turn fields into flags mechanically (``sad_gamma`` -> ``--sad-gamma``). Defaults follow
-spec/METHODS.md §3–§5 and §9; choices the spec marks *(inferred)* are fields too and are
-documented, with their evidence tag, in ``docs/distill.md``.
+the papers and their official code; choices the papers leave open are fields too and are
+documented, with their evidence, in ``docs/distill.md``.
 
 Block lists are tuples of feature names (``block1`` .. ``block4``, see
 ``lanekd.models.output``); ``None`` means "the student's ``sad_blocks``". :meth:`DistillConfig.from_dict`
@@ -46,7 +46,7 @@ class DistillConfig:
     Only the fields of the selected methods are used; the others are ignored.
     """
 
-    # --- SAD (METHODS §3) ---
+    # --- SAD (Hou et al., ICCV 2019) ---
     sad_gamma: float = field(default=0.1, metadata=_help(
         "SAD loss weight gamma (paper: 0.1)."))
     sad_start: int | None = field(default=None, metadata=_help(
@@ -79,7 +79,7 @@ class DistillConfig:
         "element-mean MSE (an option given explicitly must agree with it).",
         choices=SAD_PRESETS))
 
-    # --- IntRA-KD (METHODS §4) ---
+    # --- IntRA-KD (Hou et al., CVPR 2020) ---
     intra_kd_alpha: float = field(default=1.0, metadata=_help(
         "IntRA-KD loss weight alpha (paper value unknown; tune so alpha*L is about 0.1x the CE loss)."))
     intra_kd_kernel: int = field(default=11, metadata=_help(
@@ -94,7 +94,7 @@ class DistillConfig:
     intra_kd_eps: float = field(default=1e-10, metadata=_help(
         "Epsilon in the skewness standardisation sigma = sqrt(var + eps)."))
 
-    # --- LGAD (METHODS §5.3) ---
+    # --- LGAD (Liu & Zhu, Neurocomputing 2021) ---
     lgad_gamma: float = field(default=0.1, metadata=_help(
         "LGAD loss weight (inferred by analogy to SAD: 0.1)."))
     lgad_blocks: tuple[str, ...] | None = field(default=None, metadata=_help(
@@ -108,13 +108,13 @@ class DistillConfig:
         "Channel aggregation of the LGAD attention maps: zscore (default), mean or sum "
         "(as --sad-aggregation).", choices=AGGREGATIONS))
 
-    # --- Logit KD (Hinton; METHODS §4.7) ---
+    # --- Logit KD (Hinton et al. 2015) ---
     kd_weight: float = field(default=1.0, metadata=_help(
         "Pixel-wise logit KD loss weight."))
     kd_temperature: float = field(default=1.0, metadata=_help(
         "KD softmax temperature T (the loss is scaled by T^2)."))
 
-    # --- Attention transfer (Zagoruyko & Komodakis; METHODS §4.7) ---
+    # --- Attention transfer (Zagoruyko & Komodakis, ICLR 2017) ---
     at_weight: float = field(default=0.1, metadata=_help(
         "Attention-transfer loss weight (per block: squared L2 of unit attention vectors, batch mean)."))
     at_p: float = field(default=2.0, metadata=_help(

@@ -1,26 +1,26 @@
-"""IntRA-KD: Inter-Region Affinity Knowledge Distillation (Hou et al., CVPR 2020; METHODS §4).
+"""IntRA-KD: Inter-Region Affinity Knowledge Distillation (Hou et al., CVPR 2020).
 
 Steps, per image:
 
-1. **AOI** (§4.2): the label becomes n class-wise binary masks (one per class, background included;
+1. **AOI**: the label becomes n class-wise binary masks (one per class, background included;
    ignored pixels belong to none), each smoothed by a k×k box filter (k = 11, cv2.blur's
    reflect-101 border) and resized bilinearly (cv2 INTER_LINEAR / ``align_corners=False``) to the
    feature map's h_f×w_f. Blur and resize are linear and separable, so they are applied as two
    small matrices, ``AOI = P_H · onehot · P_Wᵀ`` with ``P = Resize · Box`` — exact, and much cheaper
    than blurring the full-resolution masks.
-2. **Moment pooling** (§4.3): for region k with normaliser Z_k (``aoi``: number of non-zero AOI
+2. **Moment pooling**: for region k with normaliser Z_k (``aoi``: number of non-zero AOI
    cells, the paper; ``hw``: h_f·w_f, the author's example),
    μ₁ = Σ M·F / Z_k, μ₂ = Σ M·(F−μ₁)² / Z_k, μ₃ = Σ M·((F−μ₁)/σ)³ / Z_k, σ = √(μ₂ + ε).
    A region with Z_k = 0 (class absent) gets zero moments.
-3. **Affinity graphs** (§4.4): per moment, the n×n cosine-similarity matrix of the region vectors
+3. **Affinity graphs**: per moment, the n×n cosine-similarity matrix of the region vectors
    (a zero vector has similarity 0 with everything, sklearn's convention).
-4. **Loss** (§4.5): L = Σ_{p=1..3} mean_{b,k1,k2} (C_S^p − C_T^p)², weighted by α. The teacher is
+4. **Loss**: L = Σ_{p=1..3} mean_{b,k1,k2} (C_S^p − C_T^p)², weighted by α. The teacher is
    frozen: its graphs are computed without gradient.
 
 Teacher and student channel counts may differ (the graph is n×n); their spatial sizes may
 differ too (each side gets its own AOI).
 
-Skewness standardisation *(inferred; METHODS §4.3 leaves it open)*: σ = √(μ₂ + ε) rather than
+Skewness standardisation *(inferred; the IntRA-KD paper leaves it open)*: σ = √(μ₂ + ε) rather than
 √μ₂ + ε. Both add ε = 1e-10 "to the denominator"; ours keeps the gradient finite when a channel is
 constant over a region (a dead ReLU channel: μ₂ = 0, where d√μ₂ is infinite and would give NaN).
 """

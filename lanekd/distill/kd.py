@@ -1,4 +1,4 @@
-"""Pixel-wise logit knowledge distillation (Hinton et al. 2015; the KD baseline of METHODS §4.7).
+"""Pixel-wise logit knowledge distillation (Hinton et al. 2015; a baseline of the IntRA-KD paper).
 
     L_kd = T² · mean_{valid pixels} KL(softmax(t / T) || softmax(s / T))
 

@@ -1,4 +1,4 @@
-"""LGAD: Label-guided Attention Distillation (Liu & Zhu, Neurocomputing 2021; METHODS §5.3).
+"""LGAD: Label-guided Attention Distillation (Liu & Zhu, Neurocomputing 2021).
 
 No official code exists; this is the spec's reference design, *all inferred*:
 

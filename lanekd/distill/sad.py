@@ -1,4 +1,4 @@
-"""SAD: Self Attention Distillation (Hou et al., ICCV 2019; METHODS §3).
+"""SAD: Self Attention Distillation (Hou et al., ICCV 2019).
 
 Each block's attention map mimics the next, deeper block's: for the chain ``b_1 .. b_M``
 (``model.sad_blocks``, e.g. E2, E3, E4 of ENet-SAD or layer2..layer4 of a ResNet)
@@ -9,9 +9,9 @@ with Ψ the spatial-softmax attention (:func:`lanekd.distill.attention.attention
 map detached by default (it plays the teacher), MSE summed over pixels and averaged over the batch.
 When two maps differ in size the smaller aggregated map is upsampled bilinearly (ERFNet's 1/4 vs
 1/8 stages). The term is exactly zero before ``start`` (default: 2/3 of training), because adding
-SAD to an untrained model hurts (§3.5). No teacher.
+SAD to an untrained model hurts (SAD paper). No teacher.
 
-The optional ``label_mimic`` variant (the released Torch code, §3.3) adds one more path: the
+The optional ``label_mimic`` variant (the released Torch code) adds one more path: the
 deepest block's attention mimics the label's lane mask, turned into a spatial distribution (the
 fraction of lane pixels per feature cell, area-averaged to the block's size, normalised to sum 1
 per sample; images without lane pixels contribute nothing). *(inferred: the released graph's

@@ -1,4 +1,4 @@
-"""Supervised lane losses (METHODS §2.3 and §3.4).
+"""Supervised lane losses of SCNN (Pan et al., AAAI 2018) and the SAD paper (Hou et al., ICCV 2019).
 
 * segmentation: softmax cross-entropy, background weight 0.4, lanes 1, ignore 255; the mean is
   weighted (normalised by the sum of the target weights), as Torch's
@@ -126,6 +126,6 @@ def onehot_label(label: torch.Tensor, num_classes: int, dtype: torch.dtype = tor
         label: ``(B, H, W)`` int64 class ids or 255.
 
     Returns:
-        ``(B, num_classes, H, W)`` tensor (input of the LGAD label-fed teacher, METHODS §5.3).
+        ``(B, num_classes, H, W)`` tensor (input of the LGAD label-fed teacher, Liu & Zhu 2021).
     """
     return label_to_onehot(label, num_classes).to(dtype)

@@ -22,7 +22,7 @@ FEATURE_NAMES = ("block1", "block2", "block3", "block4", "encoder")
 
 
 def exist_flatten_size(num_classes: int, input_size: tuple[int, int]) -> int:
-    """Flatten size of the existence branch: ``C * floor(H/16) * floor(W/16)`` (spec §2.2).
+    """Flatten size of the existence branch: ``C * floor(H/16) * floor(W/16)`` (docs/models.md).
 
     The branch pools the 1/8-resolution class map by 2, so a 208x976 CULane model with 5 classes
     gets 5*13*61 = 3965 and a 288x800 one gets 5*18*50 = 4500.
@@ -32,7 +32,8 @@ def exist_flatten_size(num_classes: int, input_size: tuple[int, int]) -> int:
 
 
 class ExistenceBranch(nn.Module):
-    """Lane-existence branch P1 (spec §2.2): softmax over classes -> 2x2 pool -> FC128 -> ReLU -> FC L.
+    """Lane-existence branch P1 (SCNN/ENet-SAD code; docs/models.md): softmax over classes -> 2x2 pool ->
+    FC128 -> ReLU -> FC L.
 
     Args:
         num_classes: channels ``C`` of the class map it reads.

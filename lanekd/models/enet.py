@@ -1,4 +1,4 @@
-"""ENet (Paszke et al. 2016) and ENet-SAD (Hou et al. 2019), spec/METHODS.md §6.1-§6.2.
+"""ENet (Paszke et al. 2016) and ENet-SAD (Hou et al. 2019); choices in docs/models.md.
 
 ENet layout (as in the common PyTorch port): initial block (3x3 stride-2 conv concatenated with a
 max-pool, 16 channels at 1/2) -> stage 1 (downsampling bottleneck to 64 at 1/4 + 4 bottlenecks)
@@ -10,7 +10,8 @@ PReLU (one parameter, as in the port) in the encoder, ReLU in the decoder, no co
 ENet-SAD blocks: E1 = stage 1, E2 = stage 2 (with downsampling), E3 and E4 = stage-2-like 8-bottleneck
 sequences at 1/8; the decoder reads ``concat(E3, E4)`` (256 channels); P1 (existence) hangs off E4.
 
-Open choices of §6.2, decided here and exposed as options of ``build_model("enet-sad", ...)``:
+Choices the ENet-SAD paper leaves open, decided here and exposed as options of
+``build_model("enet-sad", ...)``:
 
 * ``share`` - weight sharing between the 1/8 blocks. ``"none"`` (default): E2, E3 and E4 have their
   own weights; ``"e3e4"``: E4 reuses E3's bottlenecks; ``"all"``: E3 and E4 reuse E2's 8 bottlenecks
@@ -23,7 +24,7 @@ Open choices of §6.2, decided here and exposed as options of ``build_model("ene
 * ``bottleneck_width`` (ENet too) - internal width of the down/upsampling bottlenecks. ``"output"``
   (default): a quarter of the output channels, as in the original Torch ENet the released ENet-SAD
   Torch code builds on; ``"input"``: a quarter of the input channels, as in the common PyTorch port
-  (spec §6.1's 0.35M count). Regular bottlenecks (in = out) are unaffected.
+  (the ENet paper's 0.35M count). Regular bottlenecks (in = out) are unaffected.
 
 Feature names: ENet-SAD ``block1..block4`` = E1..E4, ``encoder`` = concat(E3, E4) (what the decoder
 reads). Plain ENet: ``block1`` = initial block (16 @ 1/2), ``block2`` = stage 1 (64 @ 1/4),
@@ -243,7 +244,7 @@ class ENet(LaneNet):
 
 
 class ENetSAD(LaneNet):
-    """ENet-SAD: E1..E4 encoder, concat(E3, E4) decoder input, P1 on E4 (spec §3.6, §6.2).
+    """ENet-SAD: E1..E4 encoder, concat(E3, E4) decoder input, P1 on E4 (SAD paper, ENet-SAD figure).
 
     Args:
         num_classes, num_lanes, input_size, in_channels: as :class:`ENet`.

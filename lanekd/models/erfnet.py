@@ -1,12 +1,13 @@
-"""ERFNet (Romera et al. 2017) as used for CULane in the SAD code base, spec/METHODS.md §6.3.
+"""ERFNet (Romera et al. 2017) as used for CULane in the SAD code base (docs/models.md).
 
 Encoder: down 3->16 (1/2); down 16->64 (1/4); 5 non-bottleneck-1D(64, dropout 0.1); down 64->128
 (1/8); twice non-bottleneck-1D(128, dropout 0.1) with dilations 2, 4, 8, 16. Decoder: up 128->64, 2
 non-bt-1D(64), up 64->16, 2 non-bt-1D(16), 2x2 stride-2 transposed conv to C classes. BN eps 1e-3,
 convolutions with bias (as in the ERFNet code).
 
-Existence branch (§2.2, ERFNet code): on the 128-channel 1/8 encoder output, 3x3 dilated-4 conv
-128->32 (no bias), BN, ReLU, Dropout2d(0.1), 1x1 32->C, softmax, **max**-pool 2x2, FC 128, ReLU, FC L.
+Existence branch (ERFNet-CULane code of the SAD repository): on the 128-channel 1/8 encoder output,
+3x3 dilated-4 conv 128->32 (no bias), BN, ReLU, Dropout2d(0.1), 1x1 32->C, softmax, **max**-pool 2x2,
+FC 128, ReLU, FC L.
 ``exist_pool="avg"`` switches the pooling.
 
 Feature mapping (``block1..block4`` are the encoder stages, shallow to deep):
@@ -17,7 +18,7 @@ Feature mapping (``block1..block4`` are the encoder stages, shallow to deep):
 * ``block4``: second half (dilations 2, 4, 8, 16 again), 128 channels; ``encoder`` = ``block4``.
 
 Default SAD chain (``sad_blocks``) = ``("block2", "block4")``: the author's "stage 2 mimics stage 3"
-(spec §3.7, 64 channels at 1/4 against the full 128-channel 1/8 stack; the attention map of block 4 is
+(SAD paper; 64 channels at 1/4 against the full 128-channel 1/8 stack; the attention map of block 4 is
 resized to 1/4 by the SAD loss). ``("block2", "block3", "block4")`` is the finer alternative the
 distillation config can select.
 """

@@ -119,7 +119,7 @@ def build_model(name: str, num_classes: int = 5, num_lanes: int = 4, input_size:
             2 for BDD100K, 37 for ApolloScape).
         num_lanes: existence outputs L; 0 builds no existence branch (BDD100K, ApolloScape).
         input_size: ``(H, W)`` the model is built for, divisible by 8; the existence branch's flatten
-            size is ``C * floor(H/16) * floor(W/16)`` (spec §2.2), so inputs of another size are
+            size is ``C * floor(H/16) * floor(W/16)`` (docs/models.md), so inputs of another size are
             rejected when the branch is present.
         seed: when given, parameters are initialised from ``torch.manual_seed(seed)`` inside a forked RNG
             (the global RNG state is left untouched); without it the current global RNG is used.

@@ -1,17 +1,17 @@
-"""Dilated ResNet-18/34/50/101 (output stride 8) with a plain or PSP head, spec/METHODS.md §6.4-§6.5.
+"""Dilated ResNet-18/34/50/101 (output stride 8) with a plain or PSP head (docs/models.md).
 
 Backbone: the torchvision layout (``conv1``, ``bn1``, ``layer1..layer4``; same parameter names, so a
 torchvision checkpoint loads with ``strict=False`` minus ``fc``), layer3 with stride 1 and dilation 2,
 layer4 with stride 1 and dilation 4 (as torchvision's ``replace_stride_with_dilation=[False, True,
 True]``: the first block of a dilated layer keeps the previous dilation). Normal PyTorch BN momentum
-(0.1); the official code's 0.95 is a Torch-convention slip (spec §8.8).
+(0.1); the official code's 0.95 is a Torch-convention slip (docs/models.md).
 
 Heads (``head`` option):
 
 * ``"fcn"`` (default, plain): 3x3 conv C_in -> C_in/4, BN, ReLU, [SCNN], Dropout2d(0.1), 1x1 to C.
   With C_in/4 = 128 (ResNet-18/34) or 512 (ResNet-50/101) this reproduces the SAD paper's parameter
   counts (docs/models.md).
-* ``"psp"``: pyramid pooling of the IntRA-KD code (§6.5) with bin sizes of 10, 20, 30 and 60 feature
+* ``"psp"``: pyramid pooling of the IntRA-KD code with bin sizes of 10, 20, 30 and 60 feature
   pixels: zero-pad to a multiple of s (pad tuple in the correct (left, right, top, bottom) order, the
   official code swaps height and width), pool to ``size/s`` (``psp_pool="avg"``: s x s bin averages,
   the PSPNet definition, default; ``"bilinear"``: the official bilinear resize), 1x1 conv to C_in/4, BN,

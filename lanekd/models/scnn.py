@@ -1,4 +1,4 @@
-"""SCNN message passing (Pan et al. 2018) and the VGG-16 SCNN of the SAD paper, spec/METHODS.md §6.6.
+"""SCNN message passing (Pan et al. 2018) and the VGG-16 SCNN of the SAD paper (docs/models.md).
 
 :class:`MessagePassing` propagates information slice by slice in four directions (down, up, right,
 left): slice i becomes ``slice_i + ReLU(conv(slice_{i-1}'))`` where ``slice_{i-1}'`` is the already

@@ -1,4 +1,5 @@
-"""ApolloScape lane segmentation reader: label-id PNGs and the 37 train ids (METHODS §2.1, METRICS §5).
+"""ApolloScape lane segmentation reader: label-id PNGs and the 37 train ids of IntRA-KD (Hou et al.,
+CVPR 2020; docs/datasets.md).
 
 Layout of the official release (``root`` is the dataset folder; folder names contain spaces)::
 
@@ -39,8 +40,9 @@ from lanekd.errors import DataError, LaneKDError
 
 INFO = DATASETS["apolloscape"]
 
-# (name, label id, train id, ignoreInEval) in train-id order (METRICS §5). IntRA-KD trains 37
-# classes: the official table's "noise" (249) and "ignored" (255) are merged into train id 36.
+# (name, label id, train id, ignoreInEval) in train-id order (the ApolloScape lane-segmentation
+# label table). IntRA-KD trains 37 classes: the official table's "noise" (249) and "ignored" (255)
+# are merged into train id 36.
 APOLLO_CLASSES: tuple[tuple[str, int, int, bool], ...] = (
     ("void", 0, 0, False),
     ("s_w_d", 200, 1, False),

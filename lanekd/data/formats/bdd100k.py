@@ -1,4 +1,4 @@
-"""BDD100K lane reader: binary lane masks, SAD protocol (spec METRICS §4.1, METHODS §2.4).
+"""BDD100K lane reader: binary lane masks, SAD protocol (SAD paper; docs/datasets.md).
 
 Two sources of masks (``source=`` option):
 

@@ -14,7 +14,7 @@ class DatasetInfo:
     Attributes:
         name: registry key (``culane``, ``tusimple``, ...).
         num_slots: lane slots (existence outputs); 0 where the dataset has no lane instances.
-        num_classes: segmentation classes including background (spec METHODS §2.1).
+        num_classes: segmentation classes including background (docs/datasets.md).
         source_size: ``(H, W)`` of the dataset's frames; ``(0, 0)`` when it varies per image.
         default_size: ``(H, W)`` network input used by the reference recipes (after ``crop_top``).
         crop_top: rows removed from the top of the source frame before resizing.
@@ -62,13 +62,13 @@ DATASETS: dict[str, DatasetInfo] = {
         "llamas", 4, 5, (717, 1276), (288, 960), 333, 16.0 * 1276 / 1640, None, ("train", "valid"),
         decode_profile="llamas",
     ),
-    # SAD protocol: one binary lane class, existence not trained (METHODS §2.1); 8 px training lines.
+    # SAD protocol: one binary lane class, existence not trained (SAD paper); 8 px training lines.
     "bdd100k": DatasetInfo(
         "bdd100k", 1, 2, (720, 1280), (360, 640), 0, 8.0, "binary255", ("train", "val", "test"),
         decode_profile="culane",  # no lane decoder of its own: CULane's rows
     ),
-    # 37 train ids, no lane instances; rows above 1700 are dropped (METHODS §2.4); 496x1664 keeps the
-    # aspect of the remaining 1010x3384 band.
+    # 37 train ids, no lane instances; rows above 1700 are dropped (IntRA-KD, Hou et al., CVPR 2020);
+    # 496x1664 keeps the aspect of the remaining 1010x3384 band.
     "apolloscape": DatasetInfo(
         "apolloscape",
         0,

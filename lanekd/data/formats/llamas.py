@@ -1,4 +1,5 @@
-"""LLAMAS reader: one label JSON of lane markers per image (spec METRICS §3.1-3.2).
+"""LLAMAS reader: one label JSON of lane markers per image (the unsupervised_llamas label format;
+docs/datasets.md).
 
 Layout (``root`` is the dataset folder)::
 

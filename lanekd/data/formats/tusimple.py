@@ -1,4 +1,4 @@
-"""TuSimple reader: JSON-lines label files (spec METRICS §1.1).
+"""TuSimple reader: JSON-lines label files (TuSimple benchmark format; docs/datasets.md).
 
 Layout (``root`` is the dataset folder)::
 
