@@ -44,8 +44,6 @@ from lanekd.data.sample import LaneSample
 from lanekd.errors import ConfigError, DataError
 from lanekd.utils.io import check_output_file, tmp_path_for, write_json_atomic
 
-DATASET_NAMES = ("culane", "tusimple", "llamas", "bdd100k", "apolloscape", "custom", "synthetic")
-
 #: Largest training height and width ``prepare`` accepts: 2.5x CULane's 1640 source width, so every
 #: dataset's native size fits; larger sizes are typos that would exhaust memory (3 x 4096^2 bytes
 #: per raw image already).
@@ -225,14 +223,6 @@ def _work(item: LaneSample | int,
 
 
 # --- the pipeline ------------------------------------------------------------------------------
-def _dataset_info(dataset: str) -> Any:
-    if dataset not in DATASET_NAMES:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASET_NAMES)}")
-    from lanekd.data.formats import DATASETS
-
-    return DATASETS[dataset]
-
-
 def _ordered_map(items: Iterable[Any], geo: _Geometry, workers: int) -> Iterator[tuple[Any, Any]]:
     """Yield ``(item, result)`` in input order, processing up to ``workers`` items in parallel."""
     if workers <= 1:
@@ -287,7 +277,7 @@ def prepare_dataset(
     """Convert a dataset split into a lanekd HDF5 file.
 
     Args:
-        dataset: one of :data:`DATASET_NAMES`; geometry defaults come from ``DATASETS[dataset]``.
+        dataset: a key of ``lanekd.data.formats.info.DATASETS``, where its geometry defaults come from.
         out: the ``.h5`` file to write.
         root: dataset root folder (not used for ``synthetic`` or when ``samples`` is given).
         split: ``train``, ``val`` or ``test`` (or what the reader accepts).
@@ -315,7 +305,9 @@ def prepare_dataset(
     if storage not in STORAGES:
         raise ConfigError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     policy = ErrorPolicy(on_error)  # type: ignore[arg-type]
-    info = _dataset_info(dataset)
+    from lanekd.data.formats.info import get_info
+
+    info = get_info(dataset)
     size = check_size(size) if size is not None else tuple(info.default_size)  # type: ignore[assignment]
     crop_top = int(info.crop_top if crop_top is None else crop_top)
     if line_width is not None and not 1 <= line_width <= 64:
