@@ -637,6 +637,51 @@ def bench_cmd(
                    f"{st['ms_per_frame']:.2f} ms/frame, {st['fps']:.1f} FPS")
 
 
+zoo_app = App(help="Pretrained weights shipped with lanekd (synthetic data only, no download); "
+                   "a zoo name works wherever a checkpoint does.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("list")
+def zoo_list_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
+) -> None:
+    """The zoo's entries, whether their weights are installed, and their recorded scores."""
+    from lanekd.zoo import list_entries
+
+    entries = list_entries()
+    if as_json:
+        print_json(entries)
+        return
+    for e in entries:
+        held = (e.get("scores") or {}).get("held_out_synthetic") or {}
+        score = f"held-out synthetic F1 {held['f1']:.3f}" if "f1" in held else "not trained"
+        typer.echo(f"{e['name']:<22} {e['model']:<10} {'installed' if e['installed'] else 'missing':<9} "
+                   f"{score}  ({e['command']})")
+        typer.echo(f"  {e['description']}")
+
+
+@zoo_app.command("train")
+def zoo_train_cmd(
+    name: str = typer.Argument(..., help="Zoo entry.", callback=one_of("lanekd.zoo:RECIPES")),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for NAME.pt and NAME.json "
+                                    "(default: the package's zoo folder)."),
+    workers: int = typer.Option(1, "--workers", help="DataLoader and prepare worker processes.", min=0),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+) -> None:
+    """Train a zoo entry from its recipe (synthetic data only; resumable) and write its card."""
+    from lanekd.zoo.train import train_entry
+
+    card = train_entry(name, out_dir=out, workers=workers, quiet=quiet or as_json)
+    if as_json:
+        print_json(card)
+    else:
+        f1 = card["scores"]["held_out_synthetic"]["f1"]
+        err(f"{name}: held-out synthetic F1 {f1:.3f}; weights {card['size_bytes'] / 2**20:.1f} MB, "
+            f"sha256 {card['sha256'][:12]}")
+
+
 # === entry point ===
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises for user errors)."""

@@ -361,6 +361,10 @@ def build_model(ctx: RunContext) -> nn.Module:
             opts["in_channels"] = num_classes
         model = build_registered(cfg.model, num_classes=num_classes, num_lanes=num_slots, input_size=size,
                                  **opts)
+        if cfg.init and ctx.resume is None:  # a resumed run restores its own weights instead
+            from lanekd.engine.checkpoint import load_init_weights
+
+            load_init_weights(model, cfg.init)
     if cfg.sync_bn and ctx.dist.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(ctx.device)

@@ -86,3 +86,31 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         torch.save(state, tmp)
     return Path(path)
 
+
+def load_init_weights(model: torch.nn.Module, source: str | Path) -> dict[str, list[str]]:
+    """Initialise ``model`` from the weights of checkpoint (or zoo entry) ``source`` before training.
+
+    Every tensor whose name and shape match is copied; the others keep their fresh initialisation,
+    e.g. the existence head's fully connected layer of a model built for another input size, or
+    the first convolution of a label-input teacher. At least one tensor must match.
+
+    Returns:
+        ``{"loaded": [...], "skipped": [...]}``: the parameter and buffer names of each kind.
+
+    Raises:
+        LaneKDError: ``source`` is not a lanekd checkpoint, holds another architecture, or none of
+            its tensors fit ``model``.
+    """
+    from lanekd.errors import LaneKDError
+
+    ckpt = read_checkpoint(source)
+    theirs = ckpt["model_args"].get("name")
+    ours = getattr(model, "build_args", {}).get("name", theirs)
+    if theirs != ours:  # same-named heads of another architecture would load silently
+        raise LaneKDError(f"{source}: holds a {theirs} network, this run trains a {ours} (--init)")
+    state, own = ckpt["model"], model.state_dict()
+    fit = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not fit:
+        raise LaneKDError(f"{source}: no weight of the checkpoint fits this model (--init)")
+    model.load_state_dict(fit, strict=False)
+    return {"loaded": sorted(fit), "skipped": sorted(k for k in own if k not in fit)}

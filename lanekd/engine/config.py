@@ -57,6 +57,10 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict, metadata=_meta(
         "Model", "Extra model option KEY=VALUE (repeatable; see lanekd.models.model_options).",
         metavar="KEY=VALUE"))
+    init: str | None = field(default=None, metadata=_meta(
+        "Model", "Start from the weights of this checkpoint or zoo entry (`lanekd zoo list`); tensors "
+        "whose shape differs (e.g. the existence head at another input size) start fresh.",
+        metavar="CKPT|NAME"))
     label_input: bool = field(default=False, metadata=_meta(
         "Model", "Train LGAD's teacher: fed the one-hot label map, it reconstructs it (docs/distill.md)."))
     methods: list[str] = field(default_factory=list, metadata=_meta(

@@ -119,8 +119,11 @@ class TorchScriptBackend:
 
 
 def load_backend(path: str | Path, device: str = "cpu") -> Backend:
-    """Open a model file by its content type: ``.onnx``, TorchScript, or a lanekd checkpoint."""
-    p = Path(path)
+    """Open a model file by its content type: ``.onnx``, TorchScript, or a lanekd checkpoint (a
+    zoo entry's name stands for its weights)."""
+    from lanekd.zoo import resolve
+
+    p = resolve(path)
     if not p.is_file():
         raise LaneKDError(f"{p}: no such model file")
     if p.suffix.lower() == ".onnx":

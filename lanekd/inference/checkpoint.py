@@ -16,8 +16,11 @@ CHECKPOINT_VERSION = 1
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint dict; a missing file or anything that is not a lanekd checkpoint gives
-    a one-line :class:`LaneKDError` naming the file."""
-    p = Path(path)
+    a one-line :class:`LaneKDError` naming the file. A zoo entry's name (``lanekd zoo list``)
+    stands for its verified weights."""
+    from lanekd.zoo import resolve
+
+    p = resolve(path)
     if not p.is_file():
         raise LaneKDError(f"{p}: checkpoint not found")
     import zipfile
