@@ -48,7 +48,8 @@ def score_tusimple(checkpoint: str | Path, root: Path, work: Path) -> dict[str, 
     from lanekd.predict.run import predict
 
     gt = root / "label_data_0601.json"
-    frames = [str(root / json.loads(line)["raw_file"]) for line in gt.read_text().splitlines() if line.strip()]
+    lines = [line for line in gt.read_text().splitlines() if line.strip()]
+    frames = [str(root / json.loads(line)["raw_file"]) for line in lines]
     out = work / f"tusimple-{Path(str(checkpoint)).stem}"
     predict(load_backend(checkpoint), frames, str(out), fmt="tusimple", quiet=True, root=root)
     res = evaluate_tusimple(gt, out / "predictions.json")
