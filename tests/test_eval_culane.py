@@ -567,3 +567,75 @@ def test_workers_auto_and_bad_values(cli, tmp_path: Path) -> None:
     for bad in ("0", "many"):
         code, _, err = cli("evaluate", "-b", "culane", "--gt", gt, "--pred", pred, "--workers", bad)
         assert code == 1 and "--workers must be" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- batched reading, splines, pixel sets
+def test_read_lines_files_equals_file_by_file(tmp_path: Path) -> None:
+    """Files read together (plain ones tokenised at once) give each file's lanes and reports."""
+    rng = np.random.default_rng(7)
+    toks = ["1", "-2.5", "1e3", ".5", "5.", "+3", "590", "123.456", "x", "1e", "3.5.5", "\u00e9"]
+    paths = []
+    for i in range(120):
+        lines = [" ".join(rng.choice(toks[:8] if i % 3 else toks, int(rng.choice([0, 2, 4, 6, 3]))))
+                 for _ in range(int(rng.integers(0, 4)))]
+        p = tmp_path / f"{i}.lines.txt"
+        if i % 17 != 5:  # some files are missing
+            p.write_text("\n".join(lines) + ("\n" if rng.random() < 0.5 else ""))
+        paths.append(str(p))
+    reports = [C.ParseReport() for _ in paths]
+    pts, lane_len, file_lanes = C.read_lines_files(paths, [False] * len(paths), reports)
+    a = 0
+    lane0 = np.concatenate([[0], np.cumsum(lane_len)])
+    k = 0
+    for p, rep in zip(paths, reports, strict=True):
+        want_rep = C.ParseReport()
+        want = C.read_lines_file(p, report=want_rep)
+        assert rep.issues == want_rep.issues, p
+        assert file_lanes[a] == len(want)
+        for lane in want:
+            got = pts[lane0[k]:lane0[k + 1]]
+            assert got.dtype == np.float32 and np.array_equal(got, lane), p
+            k += 1
+        a += 1
+    assert k == len(lane_len)
+
+
+def test_lane_pixels_ragged_and_deduped_equal_lane_by_lane() -> None:
+    rng = np.random.default_rng(8)
+    lanes = [_random_lane(rng) for _ in range(40)] + [np.array([[1, 2], [3, 4]], np.float32)]
+    lanes.append(np.array([[5, 9], [5, 9], [40, 300], [80, 500]], np.float32))  # repeated point: NaN
+    lens = np.array([len(v) for v in lanes])
+    px, py, counts, order = C.lane_pixels(np.concatenate(lanes), lens)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for j, i in enumerate(order):
+        ex, ey = _raster.dedupe(*C._pixel_points(lanes[i]))
+        assert np.array_equal(px[offsets[j]:offsets[j + 1]], ex)
+        assert np.array_equal(py[offsets[j]:offsets[j + 1]], ey)
+
+
+def test_int_min_lanes_as_pixel_sets_match_reference() -> None:
+    """Lanes with INT_MIN points (image-crossing outlines) are recorded as pixel sets: pixels, areas and
+    intersections with every other lane as the reference painter draws them."""
+    rng = np.random.default_rng(9)
+    size = (590, 1640)
+    lanes = []
+    for i in range(16):
+        n = int(rng.integers(2, 6))
+        x, y = rng.integers(-100, 1740, n), rng.integers(-50, 640, n)
+        if i % 2 == 0:
+            x[:max(1, n - 1)] = _raster.INT_MIN
+            y[:max(1, n - 1)] = _raster.INT_MIN
+        lanes.append((x, y))
+    lanes.append(_pixel_polyline(rng, size, "steep"))
+    px = np.concatenate([a for a, _ in lanes])
+    py = np.concatenate([b for _, b in lanes])
+    runs = _raster.rasterize_batch(px, py, np.array([len(a) for a, _ in lanes]), size, 30)
+    refs = [_raster.draw_lane_reference(x, y, size, 30) for x, y in lanes]
+    for k, ref in enumerate(refs):
+        assert np.array_equal(runs.shape(k).to_mask(size), ref), k
+        assert int(runs.area[k]) == int(ref.sum())
+    a, b = np.repeat(np.arange(len(lanes)), len(lanes)), np.tile(np.arange(len(lanes)), len(lanes))
+    want = [int(np.count_nonzero(refs[i] & refs[j])) for i, j in zip(a, b, strict=True)]
+    assert runs.intersections(a, b).tolist() == want
+    shapes = [runs.shape(k) for k in range(len(lanes))]
+    assert [_raster.shape_intersection(shapes[i], shapes[j]) for i, j in zip(a, b, strict=True)] == want

@@ -97,6 +97,37 @@ class _Canvas:
     def put(self, x: int, y: int) -> None:
         self.mask[y - self.y0, x - self.x0] = 1
 
+    def put_many(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        self.mask[ys - self.y0, xs - self.x0] = 1
+
+
+class _Recorder(_Canvas):
+    """A canvas that records what is drawn (runs and pixels) instead of painting a bitmap: lanes with
+    ``INT_MIN`` points draw two 1-px lines across the image, which would need a full-image bitmap."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.H, self.W = size
+        self.y0 = self.x0 = 0
+        self.runs: list[tuple[int, int, int]] = []
+        self.pixels: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def hline(self, y: int, x1: int, x2: int) -> None:
+        self.runs.append((y, x1, x2))
+
+    def put(self, x: int, y: int) -> None:
+        self.runs.append((y, x, x))
+
+    def put_many(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        self.pixels.append((xs, ys))
+
+    def flat(self) -> np.ndarray:
+        """Sorted unique flat indices ``y * W + x`` of every recorded pixel."""
+        r = np.array(self.runs, np.int64).reshape(-1, 3)
+        owner, within = _ragged_arange(r[:, 2] - r[:, 1] + 1)
+        parts = [r[owner, 0] * self.W + r[owner, 1] + within]
+        parts += [ys.astype(np.int64) * self.W + xs for xs, ys in self.pixels]
+        return np.unique(np.concatenate(parts))
+
 
 def _clip_line(w: int, h: int, x1: int, y1: int, x2: int, y2: int) -> tuple[bool, int, int, int, int]:
     """Clip a segment to ``[0, w-1] x [0, h-1]``; intercepts in double precision, truncated to integer.
@@ -352,8 +383,9 @@ def draw_lane_reference(px: np.ndarray, py: np.ndarray, size: tuple[int, int], w
 class LaneShape:
     """The pixel set of one rasterised lane.
 
-    Exactly one of two forms: ``rows`` - ``(y0, left, right)`` with ``left[i]..right[i]`` the single run
-    of row ``y0 + i`` (``left > right`` for an empty row); or ``mask`` - ``(y0, x0, bitmap)``.
+    Exactly one of three forms: ``rows`` - ``(y0, left, right)`` with ``left[i]..right[i]`` the single run
+    of row ``y0 + i`` (``left > right`` for an empty row); ``mask`` - ``(y0, x0, bitmap)``; or ``pixels``
+    - ``(W, idx)``, the sorted flat indices ``y * W + x`` (sparse lanes spread over the whole image).
     ``area`` is the pixel count; ``box`` = (ymin, xmin, ymax, xmax) inclusive, or None when empty.
     """
 
@@ -361,6 +393,7 @@ class LaneShape:
     box: tuple[int, int, int, int] | None
     rows: tuple[int, np.ndarray, np.ndarray] | None = None
     mask: tuple[int, int, np.ndarray] | None = None
+    pixels: tuple[int, np.ndarray] | None = None
 
     def to_mask(self, size: tuple[int, int]) -> np.ndarray:
         """Full-canvas (H, W) uint8 mask (for tests and debugging)."""
@@ -373,6 +406,9 @@ class LaneShape:
         elif self.mask is not None:
             y0, x0, m = self.mask
             out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+        elif self.pixels is not None:
+            W, idx = self.pixels
+            out[idx // W, idx % W] = 1
         return out
 
 
@@ -477,14 +513,15 @@ def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: 
         if y0 > y1 or x0 > x1:
             return EMPTY
         cv = _Canvas(size, (y0, x0, y1 - y0 + 1, x1 - x0 + 1))
-    else:  # INT_MIN points draw lines that may cross the whole image
-        cv = _Canvas(size)
-        y0 = x0 = 0
+    else:  # INT_MIN points draw lines that may cross the whole image: record the pixels
+        cv = _Recorder(size)
     if len(px) == 1:
         _circle(cv, int(px[0]), int(py[0]), radius)
     for i in range(len(px) - 1):
         _thick_segment(cv, int(px[i]), int(py[i]), int(px[i + 1]), int(py[i + 1]), width,
                        caps=3 if i == 0 else 2, line=_line2 if finite.all() else _line2_np)
+    if isinstance(cv, _Recorder):
+        return _pixel_shape(cv.flat(), W)
     m = cv.mask
     area = int(np.count_nonzero(m))
     if area == 0:
@@ -501,6 +538,23 @@ def _bitmap_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: 
     if np.all(last - first + 1 == cnt):
         return LaneShape(area, box, rows=(by, bx + first.astype(np.int64), bx + last.astype(np.int64)))
     return LaneShape(area, box, mask=(by, bx, m))
+
+
+def _pixel_shape(idx: np.ndarray, W: int) -> LaneShape:
+    """:class:`LaneShape` of sorted unique flat pixel indices (run form when every row is one run)."""
+    if not len(idx):
+        return EMPTY
+    y, x = idx // W, idx % W
+    rows, first, cnt = np.unique(y, return_index=True, return_counts=True)
+    lo, hi = x[first], x[first + cnt - 1]
+    box = (int(rows[0]), int(x.min()), int(rows[-1]), int(x.max()))
+    if np.all(hi - lo + 1 == cnt):
+        n = int(rows[-1] - rows[0]) + 1
+        left = np.full(n, _BIG, np.int64)
+        right = np.full(n, -_BIG, np.int64)
+        left[rows - rows[0]], right[rows - rows[0]] = lo, hi
+        return LaneShape(len(idx), box, rows=(int(rows[0]), left, right))
+    return LaneShape(len(idx), box, pixels=(W, idx))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -602,7 +656,7 @@ def _line2_np(cv: _Canvas, x1: int, y1: int, x2: int, y2: int) -> None:
     xs = np.append(xs, (x2 + HALF) >> XY_SHIFT)
     ys = np.append(ys, (y2 + HALF) >> XY_SHIFT)
     keep = (xs >= 0) & (xs < cv.W) & (ys >= 0) & (ys < cv.H)
-    cv.mask[ys[keep] - cv.y0, xs[keep] - cv.x0] = 1
+    cv.put_many(xs[keep], ys[keep])
 
 
 def _quads_np(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, width: int
@@ -883,8 +937,17 @@ class RowRuns:
             out[s:s + step] = np.maximum(ov, 0).sum(axis=1)
         if self.masks:
             special = np.flatnonzero(np.isin(a, list(self.masks)) | np.isin(b, list(self.masks)))
-            for i in special:
-                out[i] = shape_intersection(self.shape(int(a[i])), self.shape(int(b[i])))
+            for i in special.tolist():
+                ka, kb = int(a[i]), int(b[i])
+                if kb in self.masks and ka not in self.masks:
+                    ka, kb = kb, ka
+                pix = self.masks[ka].pixels
+                if pix is not None and kb not in self.masks:  # pixel set vs one run per row: look up
+                    w, idx = pix
+                    y, x = idx // w, idx % w
+                    out[i] = np.count_nonzero((self.left[kb, y] <= x) & (x <= self.right[kb, y]))
+                else:
+                    out[i] = shape_intersection(self.shape(ka), self.shape(kb))
         return out
 
 
@@ -896,6 +959,19 @@ def shape_intersection(a: LaneShape, b: LaneShape) -> int:
     y1, x1 = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
     if y0 > y1 or x0 > x1:
         return 0
+    if a.pixels is not None or b.pixels is not None:
+        if b.pixels is not None:
+            a, b = b, a
+        W, idx = a.pixels  # type: ignore[misc]
+        if b.pixels is not None:
+            return int(np.intersect1d(idx, b.pixels[1], assume_unique=True).size)
+        y, x = idx // W, idx % W
+        inside = (y >= y0) & (y <= y1) & (x >= x0) & (x <= x1)
+        y, x = y[inside], x[inside]
+        if b.rows is not None:
+            ry, left, right = b.rows
+            return int(np.count_nonzero((left[y - ry] <= x) & (x <= right[y - ry])))
+        return int(np.count_nonzero(_window(b, y0, x0, y1, x1)[y - y0, x - x0]))
     if a.rows is not None and b.rows is not None:
         ay0, al, ar = a.rows
         by0, bl, br = b.rows
@@ -1041,7 +1117,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
             continue
         shp = _bitmap_shape(px[starts[k]:starts[k + 1]].astype(np.int64),
                             py[starts[k]:starts[k + 1]].astype(np.int64), size, width)
-        if shp.mask is not None:
+        if shp.mask is not None or shp.pixels is not None:
             masks[int(k)] = shp
         elif shp.rows is not None:
             top, lv, rv = shp.rows
@@ -1340,10 +1416,14 @@ def _corners(idx: np.ndarray, lane: np.ndarray, k: np.ndarray, vx: np.ndarray, v
 
 def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndarray,
                size: tuple[int, int], width: int, left: np.ndarray, right: np.ndarray) -> None:
-    """Disk part of the ``fast`` lanes: per-row min-plus convolution of the points' x extremes."""
+    """Disk part of the ``fast`` lanes: per-row min-plus convolution of the points' x extremes.
+
+    Args:
+        fast: (K,) lanes to fill (y-monotone chains); px, py: their points (all K lanes, concatenated);
+        starts: (K + 1,) first point of each lane; left, right: (K, H) run ends, rows of ``fast`` set.
+    """
     H, W = size
-    R, Q = _stamps(width).R, cap_radius(width)
-    w = disk_halfwidths(Q).astype(np.int32)
+    Q = cap_radius(width)
     fl = np.flatnonzero(fast)
     counts = np.diff(starts)
     if len(fl) == len(counts):
@@ -1351,46 +1431,63 @@ def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndar
     else:
         pm = np.repeat(fast, counts)
         qx, qy = px[pm], py[pm]
+    nq = len(qy)
     qstart = np.cumsum(counts[fl]) - counts[fl]
-    qend = qstart + counts[fl] - 1  # lanes are y-monotone: the extreme rows are the end points
-    ylo = np.maximum(np.minimum(qy[qstart], qy[qend]) - R, 0)
-    yhi = np.minimum(np.maximum(qy[qstart], qy[qend]) + R, H - 1)
-    nrow = np.maximum(yhi - ylo + 1, 0)
-    blen = nrow + 2 * Q  # each lane's block: its output rows plus Q rows either side
-    boff = np.cumsum(blen) - blen
-    # a monotone chain visits each row in one contiguous group of points: reduce per group
-    newg = np.ones(len(qy), bool)
-    newg[1:] = qy[1:] != qy[:-1]
+    # a monotone chain visits each row in one contiguous group of points
+    newg = np.empty(nq, bool)
+    newg[0] = True
+    np.not_equal(qy[1:], qy[:-1], out=newg[1:])
     newg[qstart] = True
     g = np.flatnonzero(newg)
-    gf = np.searchsorted(qstart, g, side="right") - 1
-    qx = np.clip(qx, -_XPAD, W - 1 + _XPAD)
-    gmin, gmax = np.minimum.reduceat(qx, g), np.maximum.reduceat(qx, g)
-    pos = qy[g] - ylo[gf] + Q
-    ok = (pos >= 0) & (pos < blen[gf])
-    total = int(blen.sum())
+    ge = np.empty_like(g)
+    ge[:-1] = g[1:] - 1
+    ge[-1] = nq - 1
+    # within a row a chain of distinct points moves in x one way, so the group's extremes are its end
+    # points; a chain turning back inside a row (rare) takes the full reduction
+    d = np.diff(qx)
+    inner = ~newg[1:]  # step j stays in its row
+    turn = inner[1:] & inner[:-1] & ((d[1:] ^ d[:-1]) < 0)
+    lo = np.clip(qx, -_XPAD, W - 1 + _XPAD)
+    if turn.any():
+        gmin, gmax = np.minimum.reduceat(lo, g), np.maximum.reduceat(lo, g)
+    else:
+        a, b = lo[g], lo[ge]
+        gmin, gmax = np.minimum(a, b), np.maximum(a, b)
+    # dense blocks: lane j's rows -Q .. H + Q - 1 at j * Hp (rows further out reach no image row)
+    Hp = H + 2 * Q
+    gl = np.repeat(np.arange(len(fl), dtype=np.int32), np.diff(np.r_[np.searchsorted(g, qstart), len(g)]))
+    gy = qy[g]
+    ok = (gy >= -Q) & (gy < H + Q)
+    cell = gl[ok].astype(np.int64) * Hp + (gy[ok] + Q)
     # x is clamped near the image, so int16 holds it for any realistic width (half the memory traffic);
     # "no point" is a value far right (left end) or far left (right end): such rows come out empty
     dt, none = (np.int16, 1 << 14) if W + 2 * _XPAD + Q < 1 << 14 else (np.int32, _B32)
-    w = w.astype(dt)
+    w = disk_halfwidths(Q).astype(dt)
+    total = len(fl) * Hp
     xmin = np.full(total, none, dt)
     xmax = np.full(total, -none, dt)
-    xmin[(boff[gf] + pos)[ok]] = gmin[ok]
-    xmax[(boff[gf] + pos)[ok]] = gmax[ok]
+    xmin[cell] = gmin[ok]
+    xmax[cell] = gmax[ok]
     n = total - 2 * Q
-    cl = np.full(n, none, dt)
-    cr = np.full(n, -none, dt)
+    cl = np.full(total, none, dt)
+    cr = np.full(total, -none, dt)
     tmp = np.empty(n, dt)
     for e in range(2 * Q + 1):
         np.subtract(xmin[e:e + n], w[e], out=tmp)
-        np.minimum(cl, tmp, out=cl)
+        np.minimum(cl[:n], tmp, out=cl[:n])
         np.add(xmax[e:e + n], w[e], out=tmp)
-        np.maximum(cr, tmp, out=cr)
-    owner, within = _ragged_arange(nrow)
-    src = boff[owner] + within
-    dst = fl[owner] * H + ylo[owner] + within
-    left.ravel()[dst] = cl[src]
-    right.ravel()[dst] = cr[src]
+        np.maximum(cr[:n], tmp, out=cr[:n])
+    lim = W + _XPAD + Q  # beyond: no point within the disk's reach
+    cl2 = cl.reshape(len(fl), Hp)[:, :H]
+    cr2 = cr.reshape(len(fl), Hp)[:, :H]
+    lv = np.where(cl2 > lim, np.int32(_B32), cl2.astype(np.int32))
+    rv = np.where(cr2 < -lim, np.int32(-_B32), cr2.astype(np.int32))
+    if len(fl) == len(counts):
+        left[...] = lv
+        right[...] = rv
+    else:
+        left[fl] = lv
+        right[fl] = rv
 
 
 def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> LaneShape:

@@ -151,6 +151,116 @@ def read_lines_file(path: str | Path, strict: bool = False,
     return parse_lines(text, p, strict=strict, report=report)
 
 
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[[9, 10, 32]] = True  # token separators of plain files (tab, newline, space)
+_NOT_PLAIN_B = re.compile(_NOT_PLAIN.pattern.encode())
+
+
+def read_lines_files(paths: Sequence[str | Path], strict: Sequence[bool] | None = None,
+                     reports: Sequence[ParseReport | None] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`read_lines_file` of many files at once, as flat arrays.
+
+    Plain files (see :func:`_parse_plain`) are joined and tokenised together with numpy; the others go
+    through :func:`parse_lines` one by one, so every file reads exactly as the official tool reads it.
+
+    Args:
+        paths: F files (a missing one is zero lanes).
+        strict, reports: per file, as for :func:`read_lines_file` (default: not strict, no report).
+
+    Returns:
+        ``(pts, lane_len, file_lanes)``: (P, 2) float32 points of all lanes in file order, (L,) int64
+        points per lane, (F,) int64 lanes per file.
+    """
+    n = len(paths)
+    strict = [False] * n if strict is None else strict
+    reports = [None] * n if reports is None else reports
+    raws: list[bytes] = []
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                raws.append(f.read())
+        except FileNotFoundError:
+            raws.append(b"")  # zero lanes, like an empty file
+        except OSError:
+            read_lines_file(p)  # raises the one-line DataError for this path
+            raise
+    plain = [True] * n
+    if _NOT_PLAIN_B.search(b"".join(raws)) is not None:
+        plain = [_NOT_PLAIN_B.search(r) is None for r in raws]
+    sel = [i for i in range(n) if plain[i]]
+    fast = _parse_plain_many([raws[i] for i in sel])
+    if fast is None:  # a plain-looking token that is not a number ("1e"): file by file
+        sel, plain = [], [False] * n
+        fast = _parse_plain_many([])
+    f_pts, f_len, f_files, f_bad = fast  # type: ignore[misc]
+    for j in np.flatnonzero(f_bad).tolist():
+        plain[sel[j]] = False  # blank or odd lines: the tolerant reader
+    if all(plain):
+        return f_pts, f_len, f_files
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    f_lane0 = np.concatenate([[0], np.cumsum(f_files)])
+    f_pt0 = np.concatenate([[0], np.cumsum(f_len)])
+    where = {i: j for j, i in enumerate(sel)}
+    for i in range(n):
+        if plain[i]:
+            j = where[i]
+            a, b = f_lane0[j], f_lane0[j + 1]
+            parts.append((f_pts[f_pt0[a]:f_pt0[b]], f_len[a:b]))
+            continue
+        lanes = _decode_and_parse(raws[i], paths[i], strict[i], reports[i])
+        parts.append((np.concatenate([np.zeros((0, 2), np.float32), *lanes]),
+                      np.array([len(v) for v in lanes], np.int64)))
+    return (np.concatenate([q for q, _ in parts]).reshape(-1, 2).astype(np.float32, copy=False),
+            np.concatenate([np.zeros(0, np.int64), *(c for _, c in parts)]),
+            np.array([len(c) for _, c in parts], np.int64))
+
+
+def _decode_and_parse(raw: bytes, path: str | Path, strict: bool, report: ParseReport | None
+                      ) -> list[np.ndarray]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(Path(path), "not a text file (invalid UTF-8)", line=line) from None
+    return parse_lines(text, path, strict=strict, report=report)
+
+
+def _parse_plain_many(raws: list[bytes]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Plain files (no character outside :data:`_NOT_PLAIN`'s complement) tokenised together.
+
+    Returns:
+        ``(pts, lane_len, file_lanes, bad)`` as for :func:`read_lines_files`, with ``bad`` (F,) marking
+        files with a blank line or an odd number of tokens on a line (zero lanes here: the caller reads
+        them with the tolerant rules); None when a token is not a number (``1e``).
+    """
+    ends = [r if not r or r.endswith(b"\n") else r + b"\n" for r in raws]  # every lane ends with \n
+    lines = np.array([r.count(b"\n") for r in ends], np.int64)
+    text = b"".join(ends)
+    arr = np.frombuffer(text, np.uint8)
+    ws = _WHITESPACE[arr]
+    start = ~ws
+    start[1:] &= ws[:-1]
+    newline = np.flatnonzero(arr == 10)
+    per_line = np.bincount(np.searchsorted(newline, np.flatnonzero(start)), minlength=len(newline))
+    bad_line = (per_line == 0) | (per_line & 1 == 1)
+    bad = np.zeros(len(raws), bool)
+    if bad_line.any():
+        bad[np.repeat(np.arange(len(raws)), lines)[bad_line]] = True
+        good = _parse_plain_many([r for r, b in zip(raws, bad, strict=True) if not b])
+        if good is None:
+            return None
+        files = np.zeros(len(raws), np.int64)
+        files[~bad] = good[2]
+        return good[0], good[1], files, bad
+    try:  # float() reads a plain token exactly when the C++ reader reads all of it (see _parse_plain)
+        values = np.array(list(map(float, text.split())), np.float64)
+    except ValueError:
+        return None
+    return values.astype(np.float32).reshape(-1, 2), per_line // 2, lines, bad
+
+
 # --------------------------------------------------------------------------------------------------
 # Interpolation
 # --------------------------------------------------------------------------------------------------
@@ -185,42 +295,7 @@ def spline_batch(pts: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarra
     """
     pts = np.asarray(pts, dtype=np.float32)
     G, n = pts.shape[:2]
-    # coordinate differences are float32 (float - float in C++), the rest is double
-    d = (pts[:, 1:] - pts[:, :-1]).astype(np.float64)
-    dxv, dyv = d[..., 0], d[..., 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.sqrt(dxv ** 2 + dyv ** 2)
-        A = h[:, :-1].copy()
-        B = 2 * (h[:, :-1] + h[:, 1:])
-        C = h[:, 1:].copy()
-        Dx = 6 * (dxv[:, 1:] / h[:, 1:] - dxv[:, :-1] / h[:, :-1])
-        Dy = 6 * (dyv[:, 1:] / h[:, 1:] - dyv[:, :-1] / h[:, :-1])
-        # Thomas algorithm exactly in the C++ order (sequential along the lane, vectorised across lanes)
-        m = n - 2
-        C[:, 0] = C[:, 0] / B[:, 0]
-        Dx[:, 0] = Dx[:, 0] / B[:, 0]
-        Dy[:, 0] = Dy[:, 0] / B[:, 0]
-        for i in range(1, m):
-            tmp = B[:, i] - A[:, i] * C[:, i - 1]
-            C[:, i] = C[:, i] / tmp
-            Dx[:, i] = (Dx[:, i] - A[:, i] * Dx[:, i - 1]) / tmp
-            Dy[:, i] = (Dy[:, i] - A[:, i] * Dy[:, i - 1]) / tmp
-        Mx = np.zeros((G, n))
-        My = np.zeros((G, n))
-        Mx[:, n - 2] = Dx[:, m - 1]
-        My[:, n - 2] = Dy[:, m - 1]
-        for i in range(n - 4, -1, -1):
-            Mx[:, i + 1] = Dx[:, i] - C[:, i] * Mx[:, i + 2]
-            My[:, i + 1] = Dy[:, i] - C[:, i] * My[:, i + 2]
-        Mx[:, 0] = Mx[:, n - 1] = My[:, 0] = My[:, n - 1] = 0.0
-        ax = pts[:, :-1, 0].astype(np.float64)
-        ay = pts[:, :-1, 1].astype(np.float64)
-        bx = dxv / h - (2 * h * Mx[:, :-1] + h * Mx[:, 1:]) / 6
-        by = dyv / h - (2 * h * My[:, :-1] + h * My[:, 1:]) / 6
-        cx, cy = Mx[:, :-1] / 2, My[:, :-1] / 2
-        ddx = (Mx[:, 1:] - Mx[:, :-1]) / (6 * h)
-        ddy = (My[:, 1:] - My[:, :-1]) / (6 * h)
-    coef = np.stack([h, ax, bx, cx, ddx, ay, by, cy, ddy])  # (9, G, n - 1)
+    coef = _spline_coef(pts)
     out = np.empty((G, (n - 1) * times + 1, 2), dtype=np.float32)
     # sample a few lanes at a time so the temporaries stay in cache
     step = max(1, 32768 // ((n - 1) * times))
@@ -230,25 +305,92 @@ def spline_batch(pts: np.ndarray, times: int = SAMPLES_PER_SEGMENT) -> np.ndarra
     return out
 
 
+def _spline_coef(pts: np.ndarray, npts: np.ndarray | None = None) -> np.ndarray:
+    """Segment coefficients (h, ax, bx, cx, dx, ay, by, cy, dy) of the official tool's natural spline.
+
+    Every lane goes through exactly the C++ floating-point operations, in the same order (sequential
+    along the lane, vectorised across lanes).
+
+    Args:
+        pts: (G, N, 2) float32 points of G lanes, padded at the end where a lane is shorter.
+        npts: (G,) points per lane (>= 3; default: all N).
+
+    Returns:
+        (9, G, N - 1) float64; segment ``s`` of lane ``g`` is meaningful for ``s < npts[g] - 1``.
+    """
+    G, n = pts.shape[:2]
+    npts = np.full(G, n) if npts is None else npts
+    rows = np.arange(G)
+    # coordinate differences are float32 (float - float in C++), the rest is double
+    d = (pts[:, 1:] - pts[:, :-1]).astype(np.float64)
+    dxv, dyv = d[..., 0], d[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        h = np.sqrt(dxv ** 2 + dyv ** 2)
+        A = h[:, :-1].copy()
+        B = 2 * (h[:, :-1] + h[:, 1:])
+        C = h[:, 1:].copy()
+        Dx = 6 * (dxv[:, 1:] / h[:, 1:] - dxv[:, :-1] / h[:, :-1])
+        Dy = 6 * (dyv[:, 1:] / h[:, 1:] - dyv[:, :-1] / h[:, :-1])
+        # Thomas algorithm; entries past a lane's end get values nothing of that lane reads
+        C[:, 0] = C[:, 0] / B[:, 0]
+        Dx[:, 0] = Dx[:, 0] / B[:, 0]
+        Dy[:, 0] = Dy[:, 0] / B[:, 0]
+        for i in range(1, n - 2):
+            tmp = B[:, i] - A[:, i] * C[:, i - 1]
+            C[:, i] = C[:, i] / tmp
+            Dx[:, i] = (Dx[:, i] - A[:, i] * Dx[:, i - 1]) / tmp
+            Dy[:, i] = (Dy[:, i] - A[:, i] * Dy[:, i - 1]) / tmp
+        Mx = np.zeros((G, n))
+        My = np.zeros((G, n))
+        Mx[rows, npts - 2] = Dx[rows, npts - 3]
+        My[rows, npts - 2] = Dy[rows, npts - 3]
+        ragged = bool((npts != n).any())
+        for i in range(n - 4, -1, -1):
+            mx = Dx[:, i] - C[:, i] * Mx[:, i + 2]
+            my = Dy[:, i] - C[:, i] * My[:, i + 2]
+            if ragged:  # lanes shorter than i + 4 points start their back substitution later
+                inside = i <= npts - 4
+                mx = np.where(inside, mx, Mx[:, i + 1])
+                my = np.where(inside, my, My[:, i + 1])
+            Mx[:, i + 1] = mx
+            My[:, i + 1] = my
+        Mx[:, 0] = My[:, 0] = 0.0
+        Mx[rows, npts - 1] = My[rows, npts - 1] = 0.0
+        ax = pts[:, :-1, 0].astype(np.float64)
+        ay = pts[:, :-1, 1].astype(np.float64)
+        bx = dxv / h - (2 * h * Mx[:, :-1] + h * Mx[:, 1:]) / 6
+        by = dyv / h - (2 * h * My[:, :-1] + h * My[:, 1:]) / 6
+        cx, cy = Mx[:, :-1] / 2, My[:, :-1] / 2
+        ddx = (Mx[:, 1:] - Mx[:, :-1]) / (6 * h)
+        ddy = (My[:, 1:] - My[:, :-1]) / (6 * h)
+    return np.stack([h, ax, bx, cx, ddx, ay, by, cy, ddy])  # (9, G, n - 1)
+
+
 def _spline_sample(coef: np.ndarray, times: int, out: np.ndarray) -> None:
     """Evaluate spline segments ``coef`` (9, g, s) at ``times`` steps each into ``out`` (g, s * times, 2)."""
-    h, ax, bx, cx, ddx, ay, by, cy, ddy = (c[..., None] for c in coef)
     g = out.shape[0]
+    for col, v in enumerate(_spline_values(coef, times)):
+        out[..., col] = v.reshape(g, -1)
+
+
+def _spline_values(coef: np.ndarray, times: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y, float64 (..., times), of spline segments ``coef`` (9, ...) at ``times`` steps each:
+    ``a + b*t + c*pow(t, 2) + d*pow(t, 3)`` summed left to right as in the C++ code."""
+    h, ax, bx, cx, ddx, ay, by, cy, ddy = (c[..., None] for c in coef)
     with np.errstate(invalid="ignore", over="ignore"):
         t = (h / times) * np.arange(times, dtype=np.float64)
         t2 = t * t
         t3 = np.power(t, 3.0)
-        acc = np.empty_like(t)
-        tmp = np.empty_like(t)
-        # a + b*t + c*t^2 + d*t^3 summed left to right as in C++ (in place: + and * commute exactly)
-        for a, b, c, d, col in ((ax, bx, cx, ddx, 0), (ay, by, cy, ddy, 1)):
-            np.multiply(b, t, out=acc)
+        res = []
+        for a, b, c, d in ((ax, bx, cx, ddx), (ay, by, cy, ddy)):
+            acc = b * t  # in place from here: + and * commute exactly
             acc += a
-            np.multiply(c, t2, out=tmp)
+            tmp = c * t2
             acc += tmp
             np.multiply(d, t3, out=tmp)
             acc += tmp
-            out[..., col] = acc.reshape(g, -1)
+            res.append(acc)
+    return res[0], res[1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,27 +478,107 @@ def iou_matrix(gt_lanes: Sequence[np.ndarray], pred_lanes: Sequence[np.ndarray],
 
 def _pixel_points_many(lanes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Interpolated pixel points of many lanes (each with >= 2 points), lanes with the same point count
-    splined together (:func:`spline_batch`).
+    splined together.
 
     Returns:
         (px, py, counts, order): int32 ``cv_round`` coordinates of the lanes ``order[0], order[1], ...``
         concatenated, and (len(lanes),) points per lane in that order.
     """
-    n = np.array([len(v) for v in lanes], np.int64)
+    pts = np.concatenate([np.asarray(v, np.float32).reshape(-1, 2) for v in lanes])
+    return lane_pixels(pts, np.array([len(v) for v in lanes], np.int64), dedupe=False)
+
+
+_BLOCK = 16384  # spline samples evaluated together (the float64 temporaries stay in the L2 cache)
+
+
+def _round_into(v: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = cvRound(float(v))``: ``v`` float64 stored as float32 (the C++ ``Point2f``), rounded half to
+    even; NaN and values beyond int32 become ``INT_MIN`` (as :func:`_raster.cv_round32`)."""
+    r = v.astype(np.float32)
+    np.rint(r, out=r)
+    lo, hi = (r.min(), r.max()) if r.size else (0.0, 0.0)
+    if not (lo > -2.0**31 and hi < 2.0**31):  # NaN fails too
+        r = np.where(np.abs(r) < np.float32(2.0**31), r, np.float32(_raster.INT_MIN))
+    out[...] = r.reshape(out.shape)
+
+
+def lane_pixels(pts: np.ndarray, lane_len: np.ndarray, dedupe: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolated pixel points of L lanes given flat, vectorised across all of them.
+
+    Lanes with 3+ points are splined (:func:`spline_points`, the same floating-point operations), lanes
+    with 2 points stay a segment; both are rounded with ``cvRound``.
+
+    Args:
+        pts: (P, 2) float32 points of the lanes, lane after lane.
+        lane_len: (L,) points per lane, each >= 2.
+        dedupe: drop consecutive repeated pixel points (a zero-length segment draws nothing more); the
+            rasteriser does it anyway, earlier is cheaper.
+
+    Returns:
+        (px, py, counts, order): int32 pixel coordinates of lanes ``order[0], order[1], ...`` concatenated
+        and (L,) points per lane in that order (lanes sorted by point count, stable).
+    """
+    pts = np.asarray(pts, np.float32).reshape(-1, 2)
+    n = np.asarray(lane_len, np.int64)
+    L = len(n)
     order = np.argsort(n, kind="stable")
     ns = n[order]
-    counts = np.where(ns > 2, SAMPLES_PER_SEGMENT * (ns - 1) + 1, ns)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    px = np.empty(int(offsets[-1]), np.int32)
-    py = np.empty(int(offsets[-1]), np.int32)
-    bounds = np.flatnonzero(np.diff(ns)) + 1
-    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(ns)], strict=True):
-        group = np.stack([lanes[i] for i in order[a:b]])
-        if ns[a] > 2:
-            group = spline_batch(group)
-        px[offsets[a]:offsets[b]] = _raster.cv_round32(group[..., 0]).ravel()
-        py[offsets[a]:offsets[b]] = _raster.cv_round32(group[..., 1]).ravel()
-    return px, py, counts, order
+    first = (np.cumsum(n) - n)[order]  # first point of each lane, in sorted order
+    # body: the spline samples of every segment (3+ points) or the first point (2 points); then the last
+    body = np.where(ns > 2, SAMPLES_PER_SEGMENT * (ns - 1), 1)
+    two = int(np.searchsorted(ns, 3))
+    nb = int(body.sum())
+    bx = np.empty(nb, np.int32)
+    by = np.empty(nb, np.int32)
+    p0 = pts[first[:two]]
+    _round_into(p0[:, 0], bx[:two])
+    _round_into(p0[:, 1], by[:two])
+    coefs = []
+    if two < L:  # all 3+ point lanes padded to the longest, splined together
+        k = ns[two:]
+        idx = first[two:, None] + np.minimum(np.arange(int(k[-1])), k[:, None] - 1)
+        c = _spline_coef(pts[idx], k)
+        coefs.append(c[:, np.arange(c.shape[2]) < (k[:, None] - 1)])  # (9, segments), lane after lane
+    if coefs:
+        coef = np.concatenate(coefs, axis=1)
+        step = max(1, _BLOCK // SAMPLES_PER_SEGMENT)
+        for s in range(0, coef.shape[1], step):
+            c = coef[:, s:s + step]
+            o = slice(two + s * SAMPLES_PER_SEGMENT, two + (s + c.shape[1]) * SAMPLES_PER_SEGMENT)
+            x, y = _spline_values(c, SAMPLES_PER_SEGMENT)
+            _round_into(x, bx[o])
+            _round_into(y, by[o])
+    last = pts[first + ns - 1]
+    lx = np.empty(L, np.int32)
+    ly = np.empty(L, np.int32)
+    _round_into(last[:, 0], lx)
+    _round_into(last[:, 1], ly)
+    if dedupe and nb > 1:
+        keep = np.empty(nb, bool)
+        keep[0] = True
+        np.not_equal(bx[1:], bx[:-1], out=keep[1:])
+        keep[1:] |= by[1:] != by[:-1]
+        start = np.cumsum(body) - body
+        keep[start] = True  # each lane's first point
+        idx = np.flatnonzero(keep)
+        bx, by = bx[idx], by[idx]
+        body = np.diff(np.r_[np.searchsorted(idx, start), len(idx)])
+    # lane j: its body, then its last point (unless it repeats the body's last)
+    with_last = np.ones(L, bool)
+    if dedupe and nb:
+        end = np.cumsum(body) - 1
+        with_last = (lx != bx[end]) | (ly != by[end])
+    cnt = body + with_last
+    is_last = np.zeros(int(cnt.sum()), bool)
+    is_last[(np.cumsum(cnt) - 1)[with_last]] = True
+    px = np.empty(len(is_last), np.int32)
+    py = np.empty(len(is_last), np.int32)
+    px[~is_last] = bx
+    py[~is_last] = by
+    px[is_last] = lx[with_last]
+    py[is_last] = ly[with_last]
+    return px, py, cnt, order
 
 
 def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]], width: int = 30,
@@ -371,47 +593,72 @@ def iou_matrices(images: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarra
     Returns:
         One (G, P) float64 IoU matrix per image.
     """
-    lanes: list[np.ndarray] = []
-    index: list[tuple[list[int], list[int]]] = []  # per image: batch lane index per gt/pred (-1: < 2 pts)
-    for gt, pred in images:
-        ids: tuple[list[int], list[int]] = ([], [])
-        for side, group in enumerate((gt, pred)):
-            for lane in group:
-                v = np.asarray(lane, dtype=np.float32).reshape(-1, 2)
-                if len(v) < 2:
-                    ids[side].append(-1)
-                else:
-                    ids[side].append(len(lanes))
-                    lanes.append(v)
-        index.append(ids)
-    out = [np.zeros((len(g), len(p))) for g, p in index]
-    if not lanes:
-        return out
-    px, py, counts, order = _pixel_points_many(lanes)
-    runs = _raster.rasterize_batch(px, py, counts, size, width)
-    rank = np.empty(len(lanes), np.int64)
-    rank[order] = np.arange(len(lanes))  # lane i is row rank[i] of the runs
-    pa: list[int] = []
-    pb: list[int] = []
-    for g, p in index:
-        for i in g:
-            if i >= 0:
-                pa.extend([i] * sum(j >= 0 for j in p))
-                pb.extend(j for j in p if j >= 0)
-    a, b = rank[np.array(pa, np.int64)], rank[np.array(pb, np.int64)]
-    inter = runs.intersections(a, b)
-    union = runs.area[a] + runs.area[b] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vals = np.where(union > 0, inter / union, math.nan)
-    pos = 0
-    for m, (g, p) in zip(out, index, strict=True):
-        gi = [r for r, i in enumerate(g) if i >= 0]
-        pj = [c for c, j in enumerate(p) if j >= 0]
-        k = len(gi) * len(pj)
-        if k:
-            m[np.ix_(gi, pj)] = vals[pos:pos + k].reshape(len(gi), len(pj))
-        pos += k
-    return out
+    lanes = [np.asarray(v, np.float32).reshape(-1, 2) for g, p in images for v in (*g, *p)]
+    pts = np.concatenate([np.zeros((0, 2), np.float32), *lanes])
+    lane_len = np.array([len(v) for v in lanes], np.int64)
+    n_gt = np.array([len(g) for g, _ in images], np.int64)
+    n_pred = np.array([len(p) for _, p in images], np.int64)
+    return _iou_flat(pts, lane_len, n_gt, n_pred, width, size)[0]
+
+
+def _iou_flat(pts: np.ndarray, lane_len: np.ndarray, n_gt: np.ndarray, n_pred: np.ndarray, width: int,
+              size: tuple[int, int]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray]:
+    """IoU matrices of I images whose lanes are given flat (each image: its GT lanes, then its predictions).
+
+    Args:
+        pts: (P, 2) float32 points; lane_len: (L,) points per lane; n_gt, n_pred: (I,) lanes per image.
+        width, size: as for :func:`iou_matrix`.
+
+    Returns:
+        ``(matrices, vals, pair_image, a, b)``: one (G, P) float64 matrix per image, and the same values
+        flat (images one after another, row-major) with the image, GT lane and predicted lane of each.
+    """
+    I = len(n_gt)
+    per = n_gt + n_pred
+    lane0 = np.cumsum(per) - per
+    npair = n_gt * n_pred
+    pimg = np.repeat(np.arange(I), npair)
+    q = np.arange(int(npair.sum())) - np.repeat(np.cumsum(npair) - npair, npair)
+    npr = n_pred[pimg]
+    a = lane0[pimg] + q // np.maximum(npr, 1)  # GT lane of each pair
+    b = lane0[pimg] + n_gt[pimg] + q % np.maximum(npr, 1)  # predicted lane
+    vals = np.zeros(len(q))
+    valid = lane_len >= 2
+    drawn = np.flatnonzero(valid)
+    use = valid[a] & valid[b]
+    if len(drawn) and use.any():
+        px, py, counts, order = lane_pixels(pts[np.repeat(valid, lane_len)],
+                                            lane_len[drawn])
+        runs = _raster.rasterize_batch(px, py, counts, size, width)
+        rank = np.zeros(len(lane_len), np.int64)
+        rank[drawn[order]] = np.arange(len(drawn))  # lane i is row rank[i] of the runs
+        ra, rb = rank[a[use]], rank[b[use]]
+        inter = runs.intersections(ra, rb)
+        union = runs.area[ra] + runs.area[rb] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vals[use] = np.where(union > 0, inter / union, math.nan)
+    mats = np.split(vals, np.cumsum(npair)[:-1]) if I else []
+    mats = [m.reshape(g, p) for m, g, p in zip(mats, n_gt.tolist(), n_pred.tolist(), strict=True)]
+    return mats, vals, pimg, a, b
+
+
+def _match_flat(mats: list[np.ndarray], vals: np.ndarray, pimg: np.ndarray, a: np.ndarray, b: np.ndarray,
+                L: int, n_gt: np.ndarray, n_pred: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`match_counts` of every image from :func:`_iou_flat`'s output -> (I, 3) int64 (tp, fp, fn).
+
+    Where the positive pairs of an image form a matching (the usual case) every maximum-weight assignment
+    takes all of them, so TPs are counted directly; other images are matched one by one.
+    """
+    I = len(n_gt)
+    pos = vals > 0  # NaN is not
+    lane_img = np.repeat(np.arange(I), n_gt + n_pred)
+    shared = (np.bincount(a[pos], minlength=L) > 1) | (np.bincount(b[pos], minlength=L) > 1)
+    hard = np.bincount(lane_img[shared], minlength=I) > 0
+    tp = np.bincount(pimg[vals > threshold], minlength=I)
+    for i in np.flatnonzero(hard).tolist():
+        tp[i] = match_counts(mats[i], threshold)[0]
+    return np.stack([tp, n_pred - tp, n_gt - tp], axis=1)
 
 
 def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneShape | None]) -> np.ndarray:
@@ -526,23 +773,37 @@ class _Job:
 
 def _score_entries(job: _Job, entries: list[str]) -> tuple[list[tuple[int, int, int]], list[np.ndarray],
                                                             list[tuple[str, int, str]]]:
-    images, issues = [], []
-    for entry in entries:
-        gt_path = lines_path(job.gt_dir, entry)
-        pr_path = lines_path(job.pred_dir, entry)
-        rep = ParseReport()
-        gt = read_lines_file(gt_path, strict=False)
-        pred = read_lines_file(pr_path, strict=job.strict, report=rep)
-        issues.extend((pr_path, ln, msg) for ln, msg in rep.issues)
-        images.append((gt, pred))
-    ious: list[np.ndarray] = []
-    if job.rasterizer == "opencv46" and job.width >= 2:
-        for s in range(0, len(images), _BATCH):
-            ious.extend(iou_matrices(images[s:s + _BATCH], job.width, job.size))
-    else:
-        ious = [iou_matrix(g, p, job.width, job.size, job.rasterizer) if g and p
-                else np.zeros((len(g), len(p))) for g, p in images]
-    return [match_counts(m, job.iou) for m in ious], ious, issues
+    issues: list[tuple[str, int, str]] = []
+    if job.rasterizer != "opencv46" or job.width < 2:
+        counts, ious = [], []
+        for entry in entries:
+            pr_path = lines_path(job.pred_dir, entry)
+            rep = ParseReport()
+            g = read_lines_file(lines_path(job.gt_dir, entry))
+            p = read_lines_file(pr_path, strict=job.strict, report=rep)
+            issues.extend((pr_path, ln, msg) for ln, msg in rep.issues)
+            m = (iou_matrix(g, p, job.width, job.size, job.rasterizer) if g and p
+                 else np.zeros((len(g), len(p))))
+            ious.append(m)
+            counts.append(match_counts(m, job.iou))
+        return counts, ious, issues
+    counts_all: list[tuple[int, int, int]] = []
+    ious_all: list[np.ndarray] = []
+    for s in range(0, len(entries), _BATCH):
+        part = entries[s:s + _BATCH]
+        paths = [lines_path(d, e) for e in part for d in (job.gt_dir, job.pred_dir)]
+        reports = [None if i % 2 == 0 else ParseReport() for i in range(len(paths))]
+        strict = [job.strict and i % 2 == 1 for i in range(len(paths))]
+        pts, lane_len, file_lanes = read_lines_files(paths, strict, reports)
+        for path, rep in zip(paths, reports, strict=True):
+            if rep is not None and rep.issues:
+                issues.extend((path, ln, msg) for ln, msg in rep.issues)
+        n_gt, n_pred = file_lanes[0::2], file_lanes[1::2]
+        mats, vals, pimg, a, b = _iou_flat(pts, lane_len, n_gt, n_pred, job.width, job.size)
+        c = _match_flat(mats, vals, pimg, a, b, len(lane_len), n_gt, n_pred, job.iou)
+        counts_all.extend(map(tuple, c.tolist()))
+        ious_all.extend(mats)
+    return counts_all, ious_all, issues
 
 
 def _score_chunk(args: tuple[_Job, list[str]]) -> Any:
