@@ -958,19 +958,3 @@ def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]
             ious.extend(m)
             issues.extend(w)
     return counts, ious, issues
-
-
-def format_culane(result: dict[str, Any]) -> str:
-    """Plain-text table of a result (per split, the total and the crossroad FP count)."""
-    head = f"{'category':<14}{'TP':>8}{'FP':>8}{'FN':>8}{'precision':>11}{'recall':>9}{'F1':>9}"
-    lines = [head]
-    for name, r in result["splits"].items():
-        lines.append(f"{SPLIT_TITLES.get(name, name):<14}{r['tp']:>8}{r['fp']:>8}{r['fn']:>8}"
-                     f"{r['precision']:>11.4f}{r['recall']:>9.4f}{r['f1'] * 100:>9.2f}")
-    o = result["overall"]
-    lines.append(f"{'Total':<14}{o['tp']:>8}{o['fp']:>8}{o['fn']:>8}{o['precision']:>11.4f}"
-                 f"{o['recall']:>9.4f}{o['f1'] * 100:>9.2f}")
-    if "cross" in result["splits"]:
-        lines.append(f"Crossroad FP: {result['splits']['cross']['fp']}")
-    return "\n".join(lines)
-
