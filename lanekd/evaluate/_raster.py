@@ -1027,12 +1027,9 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         keep[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1])
         first = np.cumsum(counts) - counts
         keep[first[counts > 0]] = True  # a lane's first point
-        if counts.min() > 0:
-            kept = np.cumsum(keep)
-            counts = np.diff(np.concatenate([[0], kept[first[1:] - 1], [kept[-1]]]))
-        else:
-            counts = np.bincount(np.repeat(np.arange(K), counts)[keep], minlength=K)
-        px, py = px[keep], py[keep]
+        idx = np.flatnonzero(keep)
+        counts = np.diff(np.r_[np.searchsorted(idx, first), len(idx)])
+        px, py = px[idx], py[idx]
     starts = np.concatenate([[0], np.cumsum(counts)])
     n = len(px)
     left = np.full((K, H), _B32, np.int32)
@@ -1057,12 +1054,14 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     if n and (min(px.min(), py.min()) < -lim or max(px.max(), py.max()) > lim):
         bad = np.flatnonzero((np.abs(px.astype(np.int64)) > lim) | (np.abs(py.astype(np.int64)) > lim))
         slow[lane_of(bad)] = True
-    if n > 1:  # a lane must be y-monotone: its total |dy| equals |last y - first y|
-        walk = np.zeros(n, np.int64)
-        np.cumsum(np.abs(np.where(same, sy, 0)), out=walk[1:])
-        nz = counts > 0
-        a, b = starts[:-1][nz], starts[1:][nz] - 1
-        slow[nz] |= walk[b] - walk[a] != np.abs(py[b].astype(np.int64) - py[a])
+    two = np.flatnonzero(counts >= 2)
+    if len(two):  # a lane must be y-monotone: no two of its steps go opposite ways in y
+        # a lane's steps are starts[k] .. starts[k + 1] - 2; the step between lanes (not ``same``) and
+        # those of skipped lanes (< 2 points: none of their own) have dy = 0 here
+        dy = np.where(same, sy, 0)
+        up = np.logical_or.reduceat(dy > 0, starts[two])
+        down = np.logical_or.reduceat(dy < 0, starts[two])
+        slow[two] |= up & down
 
     # unit steps near a border use its stamp variant; near a corner the x- and y-border variants
     # combine (a corner pixel survives iff both keep it); anything else is drawn one by one
@@ -1088,6 +1087,9 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     tab = _shapes(width)
     slow[lane_of(ex[clear])[~tab.ok[tab.ids(sx[ex[clear]], sy[ex[clear]])]]] = True
     ez = ex[~clear]
+    # unit steps near one border only: their exact runs are the rows of their stamp variant (rendered
+    # at that distance from that border); the others (long, near a corner) are drawn one by one
+    stamp_cells, ez = _stamp_runs(ez, lane_of(ez), long, x0, y0, sx, sy, size, st)
     etop, el, er, eok = segment_runs_batch(x0[ez], y0[ez], x0[ez] + sx[ez], y0[ez] + sy[ez], size, width)
     slow[lane_of(ez[~eok])] = True
 
@@ -1136,10 +1138,10 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         kd = (sx[dn] + 1) * 3 + sy[dn] + 1
         _corners(dn, lane_of(dn), kd, sub.vx[pos], sub.vy[pos], px, py, size, dec, fast, left, right)
     # one-by-one steps of the fast lanes, merged with what the disks drew
-    cells, lv, rv = fixes
-    use = ~slow[cells // H] if len(cells) else np.zeros(0, bool)
-    np.minimum.at(left.ravel(), cells[use & (lv < _B32)], lv[use & (lv < _B32)])
-    np.maximum.at(right.ravel(), cells[use & (rv > -_B32)], rv[use & (rv > -_B32)])
+    for cells, lv, rv in (fixes, stamp_cells):
+        use = ~slow[cells // H] if len(cells) else np.zeros(0, bool)
+        np.minimum.at(left.ravel(), cells[use & (lv < _B32)], lv[use & (lv < _B32)])
+        np.maximum.at(right.ravel(), cells[use & (rv > -_B32)], rv[use & (rv > -_B32)])
     eln = lane_of(ez)
     use = eok & ~slow[eln]
     if use.any():
@@ -1155,6 +1157,30 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         area[k] = shp.area
     return RowRuns(left, right, area, masks)
 
+
+
+def _stamp_runs(seg: np.ndarray, lane: np.ndarray, long: np.ndarray, x0: np.ndarray, y0: np.ndarray,
+                sx: np.ndarray, sy: np.ndarray, size: tuple[int, int], st: _StampTable
+                ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Runs of the unit steps among ``seg`` whose start is near exactly one image border, from the stamp
+    table: ((cells ``lane * H + row``, left, right), the other segments)."""
+    H, W = size
+    xs, ys = x0[seg], y0[seg]
+    dist = np.stack([xs, W - 1 - xs, ys, H - 1 - ys])
+    close = np.abs(dist) <= st.near
+    one = ~long[seg] & (close.sum(axis=0) == 1)
+    idx = np.flatnonzero(one)
+    b = np.argmax(close[:, idx], axis=0)
+    k = (sx[seg[idx]] + 1) * 3 + sy[seg[idx]] + 1
+    v = st.variant(b, dist[b, idx], k)
+    lv, rv = st.left[v], st.right[v]  # (n, 2R + 1) relative to the start pixel
+    row = ys[idx, None] + np.arange(-st.R, st.R + 1)
+    use = (lv <= rv) & (row >= 0) & (row < H)
+    i = np.nonzero(use)[0]
+    cells = lane[idx][i].astype(np.int64) * H + row[use]
+    left = (lv[use] + xs[idx][i]).astype(np.int32)
+    right = (rv[use] + xs[idx][i]).astype(np.int32)
+    return (cells, left, right), seg[~one]
 
 
 def _runs_bitmap(rows: np.ndarray, left: np.ndarray, right: np.ndarray, W: int) -> LaneShape:

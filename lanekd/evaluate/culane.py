@@ -488,7 +488,7 @@ def _pixel_points_many(lanes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray,
     return lane_pixels(pts, np.array([len(v) for v in lanes], np.int64), dedupe=False)
 
 
-_BLOCK = 16384  # spline samples evaluated together (the float64 temporaries stay in the L2 cache)
+_BLOCK = 32768  # spline samples evaluated together (the float64 temporaries stay in the L2 cache)
 
 
 def _round_into(v: np.ndarray, out: np.ndarray) -> None:
