@@ -26,14 +26,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def score_culane(checkpoint: str | Path, root: Path, work: Path) -> dict[str, Any]:
-    """CULane F1 of ``checkpoint`` on the frames of ``root/list/train_gt.txt``."""
-    from lanekd.data.prepare import prepare_dataset
-    from lanekd.engine.validation import evaluate_model
+def _model(checkpoint: str | Path) -> tuple[Any, tuple[int, int]]:
+    """The checkpoint's model and its ``(H, W)`` input size."""
     from lanekd.inference.checkpoint import load_checkpoint_model
 
     model, meta = load_checkpoint_model(checkpoint)
     size = tuple(meta["model_args"].get("input_size") or meta["data_attrs"]["size"])
+    return model, (int(size[0]), int(size[1]))
+
+
+def score_culane(model: Any, size: tuple[int, int], root: Path, work: Path) -> dict[str, Any]:
+    """CULane F1 of ``model`` on the frames of ``root/list/train_gt.txt``."""
+    from lanekd.data.prepare import prepare_dataset
+    from lanekd.engine.validation import evaluate_model
+
     h5 = work / f"real-culane-{size[0]}x{size[1]}.h5"
     if not h5.is_file():
         prepare_dataset("culane", h5, root=root, split="train", size=size, quiet=True)
@@ -56,14 +62,11 @@ def score_tusimple(checkpoint: str | Path, root: Path, work: Path) -> dict[str, 
     return {"images": len(frames), **{k: res[k] for k in ("accuracy", "fp", "fn") if k in res}}
 
 
-def score_synthetic(checkpoint: str | Path, work: Path, n: int = 60) -> dict[str, Any]:
-    """Baseline: CULane F1 on ``n`` held-out synthetic scenes at the checkpoint's input size."""
+def score_synthetic(model: Any, size: tuple[int, int], work: Path, n: int = 60) -> dict[str, Any]:
+    """Baseline: CULane F1 on ``n`` held-out synthetic scenes at the model's input size."""
     from lanekd.data.prepare import prepare_dataset
     from lanekd.engine.validation import evaluate_model
-    from lanekd.inference.checkpoint import load_checkpoint_model
 
-    model, meta = load_checkpoint_model(checkpoint)
-    size = tuple(meta["model_args"].get("input_size") or meta["data_attrs"]["size"])
     h5 = work / f"synthetic-test-{size[0]}x{size[1]}.h5"
     if not h5.is_file():
         prepare_dataset("synthetic", h5, split="test", size=size, n=n, seed=999, quiet=True)
@@ -92,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in names:
+            model, size = _model(name)
             rows.append({
                 "checkpoint": name,
-                "synthetic": score_synthetic(name, work),
-                "culane_real": score_culane(name, real / "culane", work),
+                "synthetic": score_synthetic(model, size, work),
+                "culane_real": score_culane(model, size, real / "culane", work),
                 "tusimple_real": score_tusimple(name, real / "tusimple", work),
             })
     if args.json:

@@ -79,6 +79,16 @@ def _python_state_from_plain(st: list) -> tuple:
     return (version, tuple(internal), gauss)
 
 
+#: What a model-only checkpoint keeps (a finished demo run, a zoo entry): enough to rebuild,
+#: decode, score and distil from the model, without the resume state.
+MODEL_ONLY_KEYS = ("model", "model_args", "data_attrs", "config", "iteration", "metrics")
+
+
+def model_only(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`MODEL_ONLY_KEYS` entries of a checkpoint dict (for :func:`save_checkpoint`)."""
+    return {k: ckpt[k] for k in MODEL_ONLY_KEYS if k in ckpt}
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` atomically (temporary file + rename): a crash never leaves a torn file."""
     state = {"lanekd_checkpoint": CHECKPOINT_VERSION, **state}

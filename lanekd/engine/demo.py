@@ -36,8 +36,6 @@ from lanekd.engine.config import TrainConfig
 from lanekd.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 STUDENT_RUNS = ("none", "sad", "intra-kd", "lgad")
-#: What a finished run's checkpoint keeps: enough to rebuild, score and distil from the model.
-_SLIM_KEYS = ("lanekd_checkpoint", "model", "model_args", "data_attrs", "config", "iteration", "metrics")
 
 
 @dataclass
@@ -123,11 +121,10 @@ def _slim_checkpoint(run: Path) -> None:
     keep = best if best.is_file() else last
     if not keep.is_file():
         return
-    from lanekd.engine.checkpoint import read_checkpoint, save_checkpoint
+    from lanekd.engine.checkpoint import model_only, read_checkpoint, save_checkpoint
 
     ckpt = read_checkpoint(keep)
-    slim = {k: ckpt[k] for k in _SLIM_KEYS if k in ckpt and k != "lanekd_checkpoint"}
-    save_checkpoint(best, slim)
+    save_checkpoint(best, model_only(ckpt))
     if last.is_file():
         last.unlink()
 

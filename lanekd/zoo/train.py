@@ -21,9 +21,6 @@ from typing import Any
 from lanekd.utils.io import atomic_path, write_json_atomic
 from lanekd.zoo import RECIPES, ZooRecipe, card_path, sha256, weights_path
 
-#: What the shipped checkpoint keeps: enough to rebuild the model, decode and score with it.
-_KEEP = ("model", "model_args", "data_attrs", "config", "iteration", "metrics")
-
 
 def _prepared(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line_width: int | None,
               workers: int) -> Path:
@@ -61,7 +58,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     import torch
 
     from lanekd.engine import TrainConfig, train
-    from lanekd.engine.checkpoint import save_checkpoint
+    from lanekd.engine.checkpoint import model_only, save_checkpoint
     from lanekd.engine.validation import evaluate_model
     from lanekd.errors import ConfigError
     from lanekd.inference.checkpoint import load_checkpoint_model, read_checkpoint
@@ -101,7 +98,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     best = init
     ckpt = read_checkpoint(best)
     target = weights_path(name, out)
-    save_checkpoint(target, {k: ckpt[k] for k in _KEEP if k in ckpt})
+    save_checkpoint(target, model_only(ckpt))
     model, _ = load_checkpoint_model(target)
     scores = evaluate_model(model, val_h5)
     card = {
