@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from lanekd.data.sample import LaneSample
+from lanekd.data.synthetic_domain import DOMAIN_SALT, DomainRandomization, randomize_frame
 from lanekd.data.synthetic_draw import draw_scene
 from lanekd.data.synthetic_scene import Camera, Marking, Scene, Vehicle
 from lanekd.errors import ConfigError
@@ -418,7 +419,8 @@ def scene_lanes(sc: Scene) -> tuple[list[np.ndarray], list[int]]:
 
 # --------------------------------------------------------------------------- public API
 def render_scene(
-    seed: int, index: int, split: str = "train", size: tuple[int, int] = SOURCE_SIZE
+    seed: int, index: int, split: str = "train", size: tuple[int, int] = SOURCE_SIZE,
+    randomize: DomainRandomization | None = None,
 ) -> LaneSample:
     """Render scene ``index`` of ``split``: a :class:`LaneSample` with the in-memory RGB ``image``.
 
@@ -427,6 +429,8 @@ def render_scene(
         index: scene index inside the split (non-negative).
         split: ``train``, ``val`` or ``test`` (disjoint random streams).
         size: ``(H, W)`` of the frame; geometry scales from the 590x1640 reference.
+        randomize: dashcam-look randomisations applied after rendering
+            (:mod:`lanekd.data.synthetic_domain`); the scene itself does not change.
 
     Returns:
         sample with ``image`` (H, W, 3) uint8 RGB, ``lanes`` (N, 2) float32 source pixels bottom to top,
@@ -441,6 +445,9 @@ def render_scene(
     sc = sample_scene(rng, category, (H, W))
     image = draw_scene(sc, rng)
     lanes, slots = scene_lanes(sc)
+    if randomize:
+        dr_rng = np.random.default_rng([seed, SPLIT_IDS[split], index, DOMAIN_SALT])
+        image, lanes, slots = randomize_frame(image, lanes, slots, randomize, dr_rng)
     exist = np.zeros(NUM_SLOTS, np.uint8)
     exist[slots] = 1
     name = f"synthetic/{split}/{index:06d}.jpg"
@@ -458,16 +465,17 @@ def render_scene(
 
 
 def generate_samples(
-    n: int, seed: int = 0, split: str = "train", size: tuple[int, int] = SOURCE_SIZE
+    n: int, seed: int = 0, split: str = "train", size: tuple[int, int] = SOURCE_SIZE,
+    randomize: DomainRandomization | None = None,
 ) -> Iterator[LaneSample]:
-    """Scenes ``0 .. n-1`` of ``split``, each identical to ``render_scene(seed, i, split, size)``.
+    """Scenes ``0 .. n-1`` of ``split``, each identical to ``render_scene(seed, i, split, size, randomize)``.
 
     Arguments are checked here, before the first scene is drawn (bad ones raise :class:`ConfigError`).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ConfigError(f"synthetic sample count must be a non-negative integer, got {n!r}")
     _check(seed, split, size)
-    return (render_scene(seed, i, split, size) for i in range(int(n)))
+    return (render_scene(seed, i, split, size, randomize) for i in range(int(n)))
 
 
 # --------------------------------------------------------------------------- CULane layout
@@ -507,6 +515,7 @@ def write_culane_layout(
     split: str = "test",
     size: tuple[int, int] = SOURCE_SIZE,
     quality: int = 95,
+    randomize: DomainRandomization | None = None,
 ) -> Path:
     """Write ``n`` scenes of ``split`` in CULane's on-disk layout under ``out_dir``; returns ``out_dir``.
 
@@ -515,7 +524,7 @@ def write_culane_layout(
     ``list/<split>.txt`` and ``list/<split>_gt.txt`` (``/img /mask e1 e2 e3 e4``); for test
     ``list/test.txt`` (leading ``/``) and the nine ``list/test_split/test{k}_<category>.txt`` (no
     leading ``/``, empty when a category has no scene). Every file is written atomically and the
-    list files last, so a list never names a missing file.
+    list files last, so a list never names a missing file. ``randomize``: as in :func:`render_scene`.
     """
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
@@ -523,7 +532,7 @@ def write_culane_layout(
     images: list[str] = []
     gt_lines: list[str] = []
     by_category: dict[str, list[str]] = {c: [] for c in SYNTHETIC_CATEGORIES}
-    for sample in generate_samples(n, seed, split, size):
+    for sample in generate_samples(n, seed, split, size, randomize):
         stem = Path(sample.name).stem
         rel = f"driver_synth/{split}/{stem}.jpg"
         ok, buf = cv2.imencode(

@@ -45,6 +45,10 @@ class ZooRecipe:
             ``restart_warmup`` warm-up iterations (ENet-SAD from scratch only begins to separate
             lanes near the end of its first 800 iterations at 144x400; docs/zoo.md).
         seed: seed of initialisation, data order and augmentation.
+        randomize: dashcam-look randomisations of the written scenes, train and validation
+            (:class:`lanekd.data.synthetic_domain.DomainRandomization` spec, ``""`` for none).
+        init: the zoo entry (or checkpoint) the first run starts from (``--init``); ``None``
+            trains from scratch.
         methods: distillation methods (none for a teacher-free entry).
         train_options: further :class:`~lanekd.engine.config.TrainConfig` fields.
     """
@@ -64,6 +68,8 @@ class ZooRecipe:
     restarts: int = 1
     restart_warmup: int = 50
     seed: int = 0
+    randomize: str = ""
+    init: str | None = None
     methods: tuple[str, ...] = ()
     train_options: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +87,17 @@ RECIPES: dict[str, ZooRecipe] = {
             model="enet-sad",
             description="ENet-SAD, CULane geometry (1640x590 frames) at 144x400, trained on 800 "
             "synthetic scenes, no distillation",
+        ),
+        ZooRecipe(
+            name="enet-sad-dashcam",
+            model="enet-sad",
+            description="ENet-SAD at 144x400, enet-sad-synthetic fine-tuned on 800 synthetic scenes with "
+            "every dashcam randomisation (bonnet, lens, camera, colour, blur, noise, JPEG)",
+            randomize="all",
+            init="enet-sad-synthetic",
+            iters=400,
+            restarts=0,
+            train_options={"lr": 0.1, "warmup_iters": 20},
         ),
     )
 }

@@ -29,11 +29,14 @@ def _prepared(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line
     from lanekd.data.h5 import read_attrs
     from lanekd.data.prepare import prepare_dataset
     from lanekd.data.synthetic import write_culane_layout
+    from lanekd.data.synthetic_domain import DomainRandomization
 
-    root = work / f"{recipe.layout}-{split}-n{n}-seed{seed}"
+    randomize = DomainRandomization.parse(recipe.randomize)
+    dr = f"-dr-{randomize.spec().replace(',', '+')}" if randomize else ""
+    root = work / f"{recipe.layout}-{split}-n{n}-seed{seed}{dr}"
     h, w = recipe.size
     lw = f"-lw{line_width}" if line_width else ""
-    out = work / f"{split}-{h}x{w}{lw}-seed{seed}.h5"
+    out = work / f"{split}-{h}x{w}{lw}-seed{seed}{dr}.h5"
     try:
         if bool(read_attrs(out).get("complete")):
             return out
@@ -41,7 +44,7 @@ def _prepared(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line
         pass
     lists = root / "list" / f"{split}_gt.txt"
     if not lists.is_file() or len(lists.read_text().splitlines()) != n:
-        write_culane_layout(root, n, seed=seed, split=split)
+        write_culane_layout(root, n, seed=seed, split=split, randomize=randomize)
     prepare_dataset(recipe.layout, out, root=root, split=split, size=recipe.size, workers=workers,
                     quiet=True, line_width=line_width)
     return out
@@ -75,17 +78,19 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     val_h5 = _prepared(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers)
     init: Path | None = None
     elapsed = 0.0
+    first_init = recipe.init  # a zoo name or a file; TrainConfig.init resolves and verifies it
     stages: list[dict[str, Any]] = []
     for stage in range(recipe.restarts + 1):
         run = work / f"run{stage}"
         done = run / "done.json"
         if not done.is_file():
             warm = {} if init is None else {"warmup_iters": recipe.restart_warmup}
+            start = str(init) if init else first_init
             cfg = TrainConfig(
                 model=recipe.model, methods=list(recipe.methods), data=str(train_h5), val=str(val_h5),
                 iters=recipe.iters, batch_size=recipe.batch_size, seed=recipe.seed, workers=workers,
                 val_every=max(1, recipe.iters // 8), ckpt_every=max(1, recipe.iters // 8), out=str(run),
-                resume=(run / "last.pt").is_file(), quiet=quiet, init=str(init) if init else None,
+                resume=(run / "last.pt").is_file(), quiet=quiet, init=start,
                 **{**recipe.train_options, **warm},
             )
             write_json_atomic(done, train(cfg).to_dict())
@@ -93,7 +98,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
         elapsed += float(res.get("elapsed_s") or 0.0)
         stages.append({"run": run.name, "iterations": recipe.iters,
                        "selected_iteration": res.get("best_iter"), "val_f1": res.get("best_value"),
-                       "init": init.parent.name if init else None})
+                       "init": init.parent.name if init else first_init})
         init = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
     best = init
     ckpt = read_checkpoint(best)

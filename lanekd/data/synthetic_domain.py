@@ -1,0 +1,274 @@
+"""Domain randomisation of synthetic frames: the dashcam look of real CULane frames, as options.
+
+A rendered scene is clean: a flat, sharp pinhole view with a thin hood strip. Real CULane frames
+(a dashcam behind the windscreen) have a tall, curved, reflective bonnet across the bottom fifth,
+a wide-angle lens with barrel distortion whose housing blacks out the frame's sides, a camera that
+is rolled and pitched a little differently in every car, strongly saturated daylight colours,
+motion blur, sensor noise, JPEG artefacts and a burnt-in timestamp. Each of these is one option of
+:class:`DomainRandomization`, applied after rendering by :func:`randomize_frame`, which moves the
+lane annotations with the image wherever the geometry changes.
+
+The options draw from their own random stream (``[seed, split, index, salt]``), so a scene's
+geometry, paint and lighting are the same with and without randomisation, and a dataset written
+without any option is bit-identical to one written before the options existed.
+
+Lanes stay annotated through the bonnet, as CULane annotates them through occlusions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from lanekd.errors import ConfigError
+
+DOMAIN_SALT = 0xD0A1  # separates the randomisation stream from the scene stream
+
+
+@dataclass(frozen=True)
+class DomainRandomization:
+    """Which randomisations to apply to a synthetic frame (all off by default).
+
+    Attributes:
+        hood: a tall curved bonnet (14-26 % of the frame height) that mirrors the scene above it,
+            with a burnt-in timestamp in half of the frames.
+        lens: wide-angle barrel distortion (k1 up to 0.22 on the half-diagonal), in half of the
+            frames with the black lens-housing edges a real dashcam shows at the frame's sides.
+        camera: camera roll (up to 2 degrees), pitch (horizon moved by up to 4 % of the height)
+            and focal length (zoom 0.9-1.15), applied as the equivalent image warp.
+        photo: exposure, gamma, white balance, saturation (up to 1.6x) and contrast.
+        blur: motion blur along a random direction (3-11 px at 1640 wide) or sharpening.
+        noise: Gaussian sensor noise (sigma up to 7 grey levels).
+        jpeg: re-encoding at JPEG quality 30-90.
+    """
+
+    hood: bool = False
+    lens: bool = False
+    camera: bool = False
+    photo: bool = False
+    blur: bool = False
+    noise: bool = False
+    jpeg: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Option names, in the order they are applied."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def parse(cls, spec: str | None) -> DomainRandomization:
+        """``"hood,lens"`` -> those options; ``"all"`` -> every option; ``""``/``None``/``"none"`` -> none.
+
+        Raises:
+            ConfigError: an unknown option name.
+        """
+        if spec is None or spec.strip() in ("", "none"):
+            return cls()
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if parts == ["all"]:
+            return cls(**{n: True for n in cls.names()})
+        unknown = [p for p in parts if p not in cls.names()]
+        if unknown:
+            choices = ", ".join(cls.names())
+            raise ConfigError(f"unknown randomisation {unknown[0]!r}; choose from all, {choices}")
+        return cls(**{p: True for p in parts})
+
+    def spec(self) -> str:
+        """The inverse of :meth:`parse` (``""`` when nothing is on)."""
+        on = [n for n in self.names() if getattr(self, n)]
+        return "all" if len(on) == len(self.names()) else ",".join(on)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, n) for n in self.names())
+
+
+# --------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class _Warp:
+    """Output pixel -> source pixel: ``src = A^-1 (c + R * s * q (1 + k |q|^2))``, ``q = (out - c) / R``."""
+
+    k: float
+    s: float
+    roll: float  # radians
+    zoom: float
+    ty: float  # pixels, applied after rotation and zoom
+    c: tuple[float, float]
+    R: float
+
+    def out_to_src(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cx, cy = self.c
+        qx, qy = (x - cx) / self.R, (y - cy) / self.R
+        f = self.s * (1.0 + self.k * (qx * qx + qy * qy))
+        mx, my = qx * f * self.R, (qy * f * self.R) - self.ty  # centred "mid" coordinates, shift undone
+        cos, sin = math.cos(self.roll), math.sin(self.roll)
+        sx = (cos * mx + sin * my) / self.zoom
+        sy = (-sin * mx + cos * my) / self.zoom
+        return sx + cx, sy + cy
+
+    def src_to_out(self, pts: np.ndarray) -> np.ndarray:
+        cx, cy = self.c
+        px, py = pts[:, 0] - cx, pts[:, 1] - cy
+        cos, sin = math.cos(self.roll), math.sin(self.roll)
+        mx = self.zoom * (cos * px - sin * py)
+        my = self.zoom * (sin * px + cos * py) + self.ty
+        rm = np.hypot(mx, my) / self.R / self.s
+        r = rm.copy()
+        for _ in range(30):  # r (1 + k r^2) = rm: a contraction for the small k used here
+            r = rm / (1.0 + self.k * r * r)
+        scale = np.where(rm > 0, r / np.maximum(rm, 1e-12), 1.0) / self.s
+        return np.stack([cx + mx * scale, cy + my * scale], axis=1)
+
+
+def _sample_warp(r_lens: np.random.Generator, r_cam: np.random.Generator, opts: DomainRandomization,
+                 H: int, W: int) -> _Warp | None:
+    if not (opts.lens or opts.camera):
+        return None
+    c, R = ((W - 1) / 2.0, (H - 1) / 2.0), math.hypot(W, H) / 2.0
+    k, s, housing = 0.0, 1.0, False
+    if opts.lens:
+        k = float(r_lens.uniform(0.05, 0.22))
+        housing = bool(r_lens.random() < 0.5)
+        # Zoom so that the frame stays filled: with the housing only top and bottom edges must map
+        # inside (the sides turn black, as in CULane); without it the corners must.
+        r_edge = (H / 2.0) / R if housing else 1.0
+        s = 1.0 / (1.0 + k * r_edge * r_edge)
+    roll, zoom, ty = 0.0, 1.0, 0.0
+    if opts.camera:
+        roll = math.radians(float(r_cam.uniform(-2.0, 2.0)))
+        zoom = float(r_cam.uniform(0.9, 1.15))
+        ty = float(r_cam.uniform(-0.04, 0.04)) * H
+        # a zoom-out, roll or shift uncovers the source's border: zoom in just enough to cover it
+        need = math.cos(abs(roll)) + (W / H) * math.sin(abs(roll))
+        zoom = max(zoom, need * (1.0 + 2.0 * abs(ty) / H))
+    return _Warp(k=k, s=s, roll=roll, zoom=zoom, ty=ty, c=c, R=R)
+
+
+def _warp_lanes(lanes: list[np.ndarray], slots: list[int], warp: _Warp, H: int, W: int
+                ) -> tuple[list[np.ndarray], list[int]]:
+    """Move the annotations with the image; keep each lane's first in-image run from the bottom
+    while its rows keep rising (a lane must stay one x per row)."""
+    out_l, out_s = [], []
+    for lane, slot in zip(lanes, slots, strict=True):
+        p = warp.src_to_out(np.asarray(lane, np.float64))
+        inside = (p[:, 0] >= 0) & (p[:, 0] <= W - 1) & (p[:, 1] >= 0) & (p[:, 1] <= H - 1)
+        if not inside.any():
+            continue
+        a = int(np.argmax(inside))
+        b = a
+        while b + 1 < len(p) and inside[b + 1] and p[b + 1, 1] < p[b, 1]:
+            b += 1
+        if b - a + 1 >= 2:
+            out_l.append(np.round(p[a : b + 1], 3).astype(np.float32))
+            out_s.append(slot)
+    return out_l, out_s
+
+
+# --------------------------------------------------------------------------- appearance
+def _hood(img: np.ndarray, rng: np.random.Generator) -> None:
+    """A tall, curved, dark bonnet mirroring the (blurred, darkened) scene above its edge."""
+    H, W = img.shape[:2]
+    hgt = float(rng.uniform(0.14, 0.26)) * H
+    bend = float(rng.uniform(0.3, 0.8))
+    x0 = W * float(rng.uniform(0.42, 0.58))
+    xs = np.arange(W, dtype=np.float64)
+    top = H - hgt * (1.0 - bend * ((xs - x0) / (0.7 * W)) ** 2)  # edge row per column
+    rows = np.arange(H, dtype=np.float64)[:, None]
+    inside = rows >= top[None, :]
+    y_top = int(max(0, math.floor(top.min())))
+    tint = (1.0 + rng.normal(0, 0.15, 3)).astype(np.float32)
+    body = np.float32(rng.uniform(14, 60)) * tint
+    # mirror: row y under the edge shows the scene at row 2*edge - y, blurred and dimmed
+    src_rows = np.clip(2.0 * top[None, :] - rows[y_top:], 0, H - 1).astype(np.intp)
+    mirror = img[src_rows, np.broadcast_to(xs.astype(np.intp), src_rows.shape)].astype(np.float32)
+    mirror = cv2.GaussianBlur(mirror, (0, 0), max(1.0, W / 300.0))
+    depth = np.clip((rows[y_top:] - top[None, :]) / hgt, 0, 1)[..., None]
+    refl = float(rng.uniform(0.15, 0.4)) * (1.0 - 0.7 * depth)
+    hood = body * (0.8 + 0.4 * (1.0 - depth)) + refl * mirror
+    region = img[y_top:]
+    m = inside[y_top:]
+    region[m] = np.clip(hood[m], 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:  # burnt-in timestamp, bottom left as in CULane
+        text = f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}"
+        scale = W / 1640.0
+        org = (int(W * rng.uniform(0.1, 0.16)), int(H - 8 * scale))
+        thick = max(1, int(round(2 * scale)))
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.9 * scale, (200,) * 3, thick, cv2.LINE_AA)
+
+
+def _photo(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    f = img.astype(np.float32) / 255.0
+    gray = f.mean(axis=2, keepdims=True)
+    f = gray + (f - gray) * float(rng.uniform(0.8, 1.6))  # saturation
+    f = np.clip(f, 0, 1) ** float(rng.uniform(0.75, 1.3))  # gamma
+    wb = (1.0 + rng.normal(0, 0.05, 3)).astype(np.float32)
+    gain = float(rng.uniform(0.75, 1.35))
+    contrast = float(rng.uniform(0.85, 1.25))
+    f = (f - 0.5) * contrast + 0.5
+    return np.clip(f * wb * gain * 255.0, 0, 255).astype(np.uint8)
+
+
+def _blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    W = img.shape[1]
+    if rng.random() < 0.35:  # a sharp camera: unsharp mask
+        soft = cv2.GaussianBlur(img, (0, 0), max(0.8, W / 1640.0))
+        return cv2.addWeighted(img, 1.6, soft, -0.6, 0)
+    n = max(3, int(round(float(rng.uniform(3, 11)) * W / 1640.0)) | 1)
+    k = np.zeros((n, n), np.float32)
+    ang = float(rng.uniform(0, math.pi))
+    c = (n - 1) / 2.0
+    cv2.line(k, (int(round(c - c * math.cos(ang))), int(round(c - c * math.sin(ang)))),
+             (int(round(c + c * math.cos(ang))), int(round(c + c * math.sin(ang)))), 1.0, 1)
+    return cv2.filter2D(img, -1, k / max(k.sum(), 1.0))
+
+
+def randomize_frame(image: np.ndarray, lanes: list[np.ndarray], slots: list[int], opts: DomainRandomization,
+                    rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+    """Apply the options that are on to one rendered frame and its annotations.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB frame.
+        lanes: ``(N_i, 2)`` float32 ``(x, y)`` lane points, bottom to top.
+        slots: the slot of each lane.
+        opts: which randomisations to apply.
+        rng: the frame's randomisation stream.
+
+    Returns:
+        The new frame ``(H, W, 3)`` uint8, the moved lanes (a lane that leaves the frame or keeps
+        fewer than 2 points is dropped) and their slots.
+    """
+    if not isinstance(opts, DomainRandomization):
+        raise ConfigError(f"randomisation must be a DomainRandomization, got {type(opts).__name__}")
+    H, W = image.shape[:2]
+    # one child stream per option, so switching one option on or off leaves the others' draws alone
+    r = dict(zip(DomainRandomization.names(), rng.spawn(len(DomainRandomization.names())), strict=True))
+    img = image
+    warp = _sample_warp(r["lens"], r["camera"], opts, H, W)
+    if warp is not None:
+        gx, gy = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+        sx, sy = warp.out_to_src(gx, gy)
+        img = cv2.remap(img, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        lanes, slots = _warp_lanes(lanes, slots, warp, H, W)
+    if opts.hood:  # after the warp, so that the bonnet keeps its sampled height in the frame
+        img = img.copy() if img is image else img
+        _hood(img, r["hood"])
+    if opts.photo:
+        img = _photo(img, r["photo"])
+    if opts.blur:
+        img = _blur(img, r["blur"])
+    if opts.noise:
+        sigma = float(r["noise"].uniform(1.0, 7.0))
+        noise = r["noise"].normal(0, sigma, img.shape).astype(np.float32)
+        img = np.clip(img + noise, 0, 255).astype(np.uint8)
+    if opts.jpeg:
+        q = int(r["jpeg"].integers(30, 91))
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        if ok:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return np.ascontiguousarray(img), list(lanes), list(slots)
+
+
+__all__ = ["DOMAIN_SALT", "DomainRandomization", "randomize_frame"]
