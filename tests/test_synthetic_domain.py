@@ -1,0 +1,105 @@
+"""Domain randomisation of synthetic frames (lanekd.data.synthetic_domain)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lanekd.data.synthetic import render_scene, write_culane_layout
+from lanekd.data.synthetic_domain import DomainRandomization, _sample_warp, randomize_frame
+from lanekd.errors import ConfigError
+
+SIZE = (148, 410)
+
+
+def test_parse_and_spec_round_trip() -> None:
+    assert not DomainRandomization.parse(None)
+    assert not DomainRandomization.parse("")
+    assert not DomainRandomization.parse("none")
+    both = DomainRandomization.parse("hood, lens")
+    assert both.hood and both.lens and not both.photo
+    assert DomainRandomization.parse(both.spec()) == both
+    every = DomainRandomization.parse("all")
+    assert all(getattr(every, n) for n in DomainRandomization.names())
+    assert every.spec() == "all"
+    with pytest.raises(ConfigError, match="unknown randomisation 'fisheye'"):
+        DomainRandomization.parse("hood,fisheye")
+
+
+def test_off_is_bit_identical_to_no_randomisation() -> None:
+    a = render_scene(3, 7, "train", SIZE)
+    b = render_scene(3, 7, "train", SIZE, randomize=DomainRandomization())
+    assert np.array_equal(a.image, b.image)
+    assert all(np.array_equal(x, y) for x, y in zip(a.lanes, b.lanes, strict=True))
+
+
+@pytest.mark.parametrize("name", DomainRandomization.names())
+def test_each_option_changes_the_frame_and_only_geometry_moves_lanes(name: str) -> None:
+    plain = render_scene(5, 2, "train", SIZE)
+    opts = DomainRandomization.parse(name)
+    out = render_scene(5, 2, "train", SIZE, randomize=opts)
+    assert out.image.shape == plain.image.shape and out.image.dtype == np.uint8
+    assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > 0.5
+    same = len(out.lanes) == len(plain.lanes) and all(
+        np.array_equal(x, y) for x, y in zip(out.lanes, plain.lanes, strict=True))
+    assert same == (name not in ("lens", "camera"))
+    assert out.exist.sum() == len(out.slots)
+
+
+def test_options_draw_from_separate_streams() -> None:
+    lens = render_scene(5, 4, "train", SIZE, randomize=DomainRandomization.parse("lens"))
+    lens_noise = render_scene(5, 4, "train", SIZE, randomize=DomainRandomization.parse("lens,noise"))
+    assert all(np.array_equal(x, y) for x, y in zip(lens.lanes, lens_noise.lanes, strict=True))
+    again = render_scene(5, 4, "train", SIZE, randomize=DomainRandomization.parse("lens,noise"))
+    assert np.array_equal(again.image, lens_noise.image)
+
+
+def test_warp_point_transform_inverts_the_image_map() -> None:
+    H, W = 590, 1640
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        warp = _sample_warp(rng, rng, DomainRandomization.parse("lens,camera"), H, W)
+        assert warp is not None
+        out = np.stack([rng.uniform(0, W - 1, 200), rng.uniform(0, H - 1, 200)], 1)
+        sx, sy = warp.out_to_src(out[:, 0], out[:, 1])
+        back = warp.src_to_out(np.stack([sx, sy], 1))
+        np.testing.assert_allclose(back, out, atol=1e-3)
+
+
+def test_annotations_follow_the_image() -> None:
+    """A lane drawn into the frame is still under its moved annotation after the warp."""
+    H, W = 590, 1640
+    ys = np.arange(H - 1, 330, -10.0)
+    lane = np.stack([820 + 0.9 * (ys - 330) * np.sin(0.6), ys], 1).astype(np.float32)
+    for seed in range(8):
+        img = np.zeros((H, W, 3), np.uint8)
+        cv2.polylines(img, [np.round(lane).astype(np.int32).reshape(-1, 1, 2)], False, (255, 255, 255), 9)
+        out, lanes, slots = randomize_frame(img, [lane], [1], DomainRandomization.parse("lens,camera"),
+                                            np.random.default_rng(seed))
+        assert slots == [1] and len(lanes[0]) >= 5
+        moved = lanes[0]
+        assert not np.allclose(moved, lane[: len(moved)])
+        assert np.all(np.diff(moved[:, 1]) < 0)  # still bottom to top, one x per row
+        xi = np.clip(np.round(moved[:, 0]).astype(int), 0, W - 1)
+        yi = np.clip(np.round(moved[:, 1]).astype(int), 0, H - 1)
+        assert (out[yi, xi, 0] > 128).mean() > 0.95
+
+
+def test_randomize_frame_rejects_a_non_option_object() -> None:
+    img = np.zeros((40, 60, 3), np.uint8)
+    with pytest.raises(ConfigError, match="DomainRandomization"):
+        randomize_frame(img, [], [], "all", np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_randomised_culane_layout_reads_back_through_prepare(tmp_path) -> None:
+    from lanekd.data.formats import read_dataset
+
+    root = write_culane_layout(tmp_path / "cul", 6, seed=2, split="train",
+                               randomize=DomainRandomization.parse("all"))
+    samples = list(read_dataset("culane", root, split="train"))
+    assert len(samples) == 6
+    for s in samples:
+        for lane in s.lanes:
+            assert lane[:, 0].min() >= 0 and lane[:, 0].max() <= 1639
+            assert lane[:, 1].min() >= 0 and lane[:, 1].max() <= 589
