@@ -103,3 +103,22 @@ def test_randomised_culane_layout_reads_back_through_prepare(tmp_path) -> None:
         for lane in s.lanes:
             assert lane[:, 0].min() >= 0 and lane[:, 0].max() <= 1639
             assert lane[:, 1].min() >= 0 and lane[:, 1].max() <= 589
+
+
+def test_prepare_synthetic_records_the_randomisation(tmp_path) -> None:
+    from lanekd.data.h5 import read_attrs
+    from lanekd.data.prepare import prepare_dataset
+
+    plain, dr = tmp_path / "plain.h5", tmp_path / "dr.h5"
+    prepare_dataset("synthetic", plain, split="train", size=(96, 256), n=3, seed=1)
+    prepare_dataset("synthetic", dr, split="train", size=(96, 256), n=3, seed=1, randomize="photo,lens")
+    assert read_attrs(plain)["randomize"] == ""
+    assert read_attrs(dr)["randomize"] == "lens,photo"
+    import h5py
+
+    with h5py.File(plain) as a, h5py.File(dr) as b:
+        assert a["image_bytes"][:].tobytes() != b["image_bytes"][:].tobytes()
+    with pytest.raises(ConfigError, match="unknown randomisation"):
+        prepare_dataset("synthetic", tmp_path / "x.h5", split="train", size=(96, 256), n=1, randomize="fog")
+    with pytest.raises(ConfigError, match="synthetic dataset only"):
+        prepare_dataset("culane", tmp_path / "y.h5", root=tmp_path, split="train", randomize="hood")

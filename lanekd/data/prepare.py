@@ -75,6 +75,7 @@ class _Geometry:
     synthetic_split: str = "train"
     synthetic_source_size: tuple[int, int] = (590, 1640)
     line_width: int | None = None  # training-size label width; None = the dataset's, scaled
+    randomize: str = ""  # synthetic only: DomainRandomization spec
 
 
 @dataclass
@@ -209,8 +210,10 @@ def _work(item: LaneSample | int,
     try:
         if isinstance(item, int):
             from lanekd.data.synthetic import render_scene
+            from lanekd.data.synthetic_domain import DomainRandomization
 
-            sample = render_scene(geo.synthetic_seed, item, geo.synthetic_split, geo.synthetic_source_size)
+            sample = render_scene(geo.synthetic_seed, item, geo.synthetic_split, geo.synthetic_source_size,
+                                  DomainRandomization.parse(geo.randomize))
         else:
             sample = item
         return prepare_sample(sample, geo)
@@ -273,6 +276,7 @@ def prepare_dataset(
     flush_seconds: float = 2.0,
     quiet: bool = True,
     line_width: int | None = None,
+    randomize: str = "",
 ) -> PrepareResult:
     """Convert a dataset split into a lanekd HDF5 file.
 
@@ -293,6 +297,9 @@ def prepare_dataset(
         line_width: label line width in training-size pixels, drawn from the polylines (default: the
             dataset's official width scaled to ``size``, e.g. CULane's 16 px at 1640 -> 4 px at 400).
             Only the training labels change; evaluation always scores source-frame polylines.
+        randomize: ``synthetic`` only: dashcam-look randomisations of the scenes
+            (:class:`~lanekd.data.synthetic_domain.DomainRandomization` spec, e.g. ``"all"`` or
+            ``"hood,lens"``), stored in the ``randomize`` attribute.
         mean, std: RGB normalisation stored in the attributes (used by :class:`LaneDataset`).
         flush_every, flush_seconds: commit at least every this many samples / seconds (resume granularity).
         quiet: no progress bar.
@@ -319,6 +326,11 @@ def prepare_dataset(
         raise ConfigError(f"output must end in .h5 or .hdf5: {out}")
     check_output_file(out)  # an unusable --out fails now, not after the whole conversion
     synthetic = dataset == "synthetic" and samples is None
+    from lanekd.data.synthetic_domain import DomainRandomization
+
+    randomize = DomainRandomization.parse(randomize).spec()  # an unknown option fails here, before any work
+    if randomize and not synthetic:
+        raise ConfigError("randomisation applies to the synthetic dataset only")
     if synthetic:
         n = 2000 if n is None else int(n)
         if n < 0:
@@ -331,13 +343,14 @@ def prepare_dataset(
                     line_width_at_source=float(info.line_width_at_source),
                     label_format=getattr(info, "label_format", None), storage=storage,
                     jpeg_quality=int(jpeg_quality), synthetic_seed=int(seed), synthetic_split=split,
-                    synthetic_source_size=source_size, line_width=line_width)  # type: ignore[arg-type]
+                    synthetic_source_size=source_size, line_width=line_width,  # type: ignore[arg-type]
+                    randomize=randomize)
     params = {"dataset": dataset, "split": split, "size": list(size), "crop_top": crop_top,
               "storage": storage,
               "root": str(Path(root).resolve()) if root is not None else None,
               "n": n if synthetic else None, "seed": seed if synthetic else None, "on_error": on_error,
               "jpeg_quality": int(jpeg_quality), "mean": list(mean), "std": list(std),
-              "format_version": FORMAT_VERSION, "line_width": line_width}
+              "format_version": FORMAT_VERSION, "line_width": line_width, "randomize": randomize}
     from lanekd import __version__
 
     attrs = {
@@ -345,7 +358,7 @@ def prepare_dataset(
         "mean": mean, "std": std, "num_slots": info.num_slots, "num_classes": info.num_classes,
         "line_width": line_width or (scaled_line_width(info.line_width_at_source, source_size, size, crop_top)
                                      if source_size[0] else -1),
-        "decode_profile": info.decode_profile,
+        "decode_profile": info.decode_profile, "randomize": randomize,
         "image_format": "rgb" if storage == "raw" else "jpeg", "jpeg_quality": int(jpeg_quality),
         "root": params["root"] or "", "created_by": f"lanekd {__version__}",
         "params": json.dumps(params, sort_keys=True),
