@@ -1,3 +1,3 @@
-from lanekd.cli import entry
+from lanekd.cli_fast import entry
 
 entry()

@@ -22,6 +22,7 @@ from typing import Any
 import typer
 
 from lanekd import __version__
+from lanekd.cli_fast import json_text, run_evaluate
 from lanekd.cli_options import App, FieldFlags, config_flags, one_of, parse_size
 from lanekd.errors import LaneKDError
 from lanekd.evaluate import registry as _evaluate
@@ -57,15 +58,7 @@ def _root(
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout (machine-readable output for ``--json``)."""
-    typer.echo(json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    typer.echo(json_text(obj))
 
 
 def err(message: str) -> None:
@@ -280,33 +273,9 @@ def evaluate_cmd(
         metric = bench.check_metric(metric)
     except ConfigError as e:
         raise typer.BadParameter(str(e), param_hint="--metric") from None
-    opts = _evaluate.EvalOptions(list_file=list_file, split_dir=split_dir, iou=iou, width=width,
-                                 workers=workers, rasterizer=rasterizer, strict=strict,
-                                 background=background, metric=metric, per_image=per_image)
-    result = bench.evaluate(gt, pred, opts)
-    for message in bench.warnings(result):
-        err(f"warning: {message}")  # also with --json: never score silently
-    table = None if as_json or quiet else bench.format(result, opts)
-    if as_json:
-        print_json(_json_safe(result))
-    elif quiet or isinstance(table, str):
-        typer.echo(bench.summary(result, opts) if quiet else table)
-    else:
-        from rich.console import Console
-
-        Console().print(table)
-        typer.echo(bench.summary(result, opts))
-
-
-def _json_safe(obj: Any) -> Any:
-    """Replace NaN/inf by None so ``--json`` output is valid JSON."""
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+    run_evaluate(bench, metric, gt, pred, list_file=list_file, split_dir=split_dir, iou=iou, width=width,
+                 workers=workers, rasterizer=rasterizer, strict=strict, background=background,
+                 per_image=per_image, as_json=as_json, quiet=quiet, echo=typer.echo)
 
 
 # === train-teacher ===
@@ -684,12 +653,18 @@ def zoo_train_cmd(
 
 # === entry point ===
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (never raises for user errors)."""
+    """Run the CLI and return its exit code (never raises for user errors); a plain ``lanekd
+    evaluate`` runs without the Typer app (:mod:`lanekd.cli_fast`), the rest through it."""
+    from lanekd import cli_fast
+
+    return cli_fast.main(argv)
+
+
+def typer_main(argv: list[str] | None = None) -> int:
+    """:func:`main` through the Typer app, whatever the arguments."""
     import os
 
-    # FFmpeg (inside OpenCV) logs its own lines, e.g. "moov atom not found" for a file that is not a
-    # video, before lanekd's one-line error; silence it unless the user asks for its log level.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see lanekd.cli_fast.main
     try:
         rv = app(args=argv, prog_name="lanekd", standalone_mode=False)
     except typer.Exit as e:
