@@ -425,6 +425,9 @@ def demo_cmd(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folder (report.md, figures, runs)."),
     quick: bool = typer.Option(False, "--quick", help="Small budget: finishes in under 10 minutes on 2 CPU "
                                "cores (the numbers are then only indicative)."),
+    scratch: bool = typer.Option(False, "--from-scratch", help="Train every network from scratch (ResNet-18 "
+                                 "teacher, 6000 iterations per student; meant for a GPU) instead of "
+                                 "fine-tuning the zoo's enet-sad-synthetic."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader worker processes."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and of the teachers; students use "
@@ -439,7 +442,11 @@ def demo_cmd(
     from lanekd.engine.demo import DemoConfig, run_demo
 
     try:
-        result = run_demo(DemoConfig(out=str(out), quick=quick, device=device, workers=workers, seed=seed,
+        if quick and scratch:
+            raise typer.BadParameter("--quick fine-tunes the zoo weights; it cannot be --from-scratch",
+                                     param_hint="--from-scratch")
+        result = run_demo(DemoConfig(out=str(out), quick=quick, scratch=scratch, device=device,
+                                     workers=workers, seed=seed,
                                      quiet=quiet or json_out,
                                      overrides={"seeds": tuple(range(seeds))} if seeds else {}))
     except TrainingInterrupted as e:

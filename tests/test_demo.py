@@ -143,3 +143,24 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
     assert all(st["reused"] for st in again["stages"] if st["stage"].startswith("train"))
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert saved["summary"]["none"]["runs"] == ["none-s3"]
+
+
+def test_budgets_full_fine_tunes_with_three_seeds_scratch_does_not():
+    quick = demo.DemoConfig(quick=True).resolved_budget()
+    full = demo.DemoConfig().resolved_budget()
+    scratch = demo.DemoConfig(scratch=True).resolved_budget()
+    assert quick["init"] == full["init"] == "enet-sad-synthetic"
+    assert quick["seeds"] == (0,) and full["seeds"] == (0, 1, 2)
+    assert full["student_iters"] > quick["student_iters"] and full["n_test"] > quick["n_test"]
+    assert scratch["init"] is None and scratch["teacher_model"] == "resnet18" and scratch["lr"] is None
+
+
+def test_cli_refuses_quick_from_scratch(tmp_path):
+    from typer.testing import CliRunner
+
+    from lanekd.cli import app
+
+    res = CliRunner().invoke(app, ["demo", "--quick", "--from-scratch", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2
+    assert "--from-scratch" in res.output
+    assert not (tmp_path / "d").exists()
