@@ -90,6 +90,9 @@ def prepare_cmd(
     seed: int = typer.Option(0, "--seed", help="Synthetic only: generator seed."),
     layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
                                "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
+    randomize: str = typer.Option("", "--randomize", help="Synthetic only: dashcam-look randomisations, "
+                                  "comma-separated from hood, lens, camera, photo, blur, noise, jpeg, or "
+                                  "all (docs/zoo.md)."),
     line_width: int | None = typer.Option(None, "--line-width", min=1, max=64, help="Training label "
                                           "line width in pixels at --size (default: the dataset's "
                                           "official width scaled, 4 px at 400 wide for CULane)."),
@@ -121,6 +124,16 @@ def prepare_cmd(
             raise typer.BadParameter(f"choose from {', '.join(allowed)}, got {value!r}", param_hint=name)
     if out is None:
         raise typer.BadParameter("--out is required", param_hint="--out")
+    from lanekd.data.synthetic_domain import DomainRandomization
+    from lanekd.errors import ConfigError
+
+    try:
+        randomization = DomainRandomization.parse(randomize)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--randomize") from None
+    if randomization and dataset != "synthetic":
+        raise typer.BadParameter("randomisation applies to the synthetic dataset only",
+                                 param_hint="--randomize")
     if layout == "culane":
         if dataset != "synthetic":
             raise typer.BadParameter("--layout culane is only for the synthetic dataset",
@@ -130,7 +143,7 @@ def prepare_cmd(
                                      "CULane's 590x1640 (resize when preparing it)", param_hint="--size")
         from lanekd.data.synthetic import write_culane_layout
 
-        written = write_culane_layout(out, n, seed=seed, split=split)
+        written = write_culane_layout(out, n, seed=seed, split=split, randomize=randomization)
         if json_out:
             print_json({"out": str(written), "dataset": "synthetic", "layout": "culane", "split": split,
                         "count": n})
@@ -145,6 +158,7 @@ def prepare_cmd(
         dataset, out, root=root, split=split, size=_training_size(size) if size else None, crop_top=crop_top,
         workers=workers, resume=resume, on_error=on_error, storage=storage, n=n, seed=seed,
         flush_every=flush_every, quiet=quiet or json_out, line_width=line_width,
+        randomize=randomization.spec(),
     )
     if json_out:
         print_json(result.to_json())

@@ -122,3 +122,23 @@ def test_prepare_synthetic_records_the_randomisation(tmp_path) -> None:
         prepare_dataset("synthetic", tmp_path / "x.h5", split="train", size=(96, 256), n=1, randomize="fog")
     with pytest.raises(ConfigError, match="synthetic dataset only"):
         prepare_dataset("culane", tmp_path / "y.h5", root=tmp_path, split="train", randomize="hood")
+
+
+def test_cli_prepare_randomize(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from lanekd.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["prepare", "synthetic", "--layout", "culane", "--n", "2", "--split", "train",
+                              "--randomize", "hood,photo", "--out", str(tmp_path / "cul")])
+    assert res.exit_code == 0, res.output
+    plain = render_scene(0, 0, "train")
+    written = cv2.imread(str(tmp_path / "cul" / "driver_synth" / "train" / "000000.jpg"))
+    assert np.abs(written[..., ::-1].astype(int) - plain.image.astype(int)).mean() > 3
+    bad = runner.invoke(app, ["prepare", "synthetic", "--n", "1", "--randomize", "fog",
+                              "--out", str(tmp_path / "x.h5")])
+    assert bad.exit_code == 2 and "fog" in bad.output and not (tmp_path / "x.h5").exists()
+    other = runner.invoke(app, ["prepare", "culane", "--root", str(tmp_path), "--randomize", "hood",
+                                "--out", str(tmp_path / "y.h5")])
+    assert other.exit_code == 2 and "--randomize" in other.output
