@@ -16,7 +16,8 @@ Algorithm, every step as the official tool (XingangPan/SCNN ``lane_evaluation``)
    OpenCV 4.6's rasteriser (:mod:`lanekd.evaluate._raster`; ``rasterizer="cv2"`` uses the installed
    ``cv2.line`` instead, which differs for a few lanes on opencv-python >= 4.7).
 5. IoU = |A and B| / |A or B| in pixels (NaN for 0/0), maximum-weight bipartite matching
-   (``scipy.optimize.linear_sum_assignment`` on the IoU matrix), TP iff matched IoU > ``iou``.
+   (``scipy.optimize.linear_sum_assignment`` on the IoU matrix, NaN as 0; :mod:`._assign` replicates it
+   without the import), TP iff matched IoU > ``iou``.
 6. precision = tp/(tp+fp), recall = tp/(tp+fn), -1 where the denominator is 0; F = 2PR/(P+R)
    (0 when P + R = 0, where the C++ tool prints nan).
 """
@@ -685,10 +686,9 @@ def match_counts(iou: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int
         # the positive pairs form a matching: every maximum-weight assignment takes all of them
         tp = int(np.count_nonzero(iou > threshold))
         return tp, p - tp, g - tp
-    from scipy.optimize import linear_sum_assignment  # here: most images never need it (slow import)
+    from lanekd.evaluate._assign import max_weight_assignment
 
-    w = np.nan_to_num(iou, nan=0.0)
-    rows, cols = linear_sum_assignment(w, maximize=True)
+    rows, cols = max_weight_assignment(np.nan_to_num(iou, nan=0.0))
     matched = iou[rows, cols]
     tp = int(np.sum(matched > threshold))  # NaN compares False: never a TP
     return tp, p - tp, g - tp
@@ -940,8 +940,6 @@ def _run(job: _Job, entries: list[str], workers: int) -> tuple[list, list, list]
     if workers <= 1 or len(entries) < 64:
         return _score_entries(job, entries)
     import multiprocessing as mp
-
-    import scipy.optimize  # noqa: F401  (imported once here rather than in every worker)
 
     if job.rasterizer == "opencv46" and job.width >= 2:
         _raster.prepare_tables(job.width)  # build the stamp tables once, before forking
