@@ -116,6 +116,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
         "scores": {
             "held_out_synthetic": {
                 "scenes": scores["images"], "metric": "CULane F1 (IoU 0.5, official)",
+                "randomize": recipe.randomize,
                 "f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
             },
         },
