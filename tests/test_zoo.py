@@ -119,3 +119,24 @@ def test_entry_finds_lanes_on_a_real_culane_frame(name, realdata, tmp_path, cli)
     assert lanes, "no lane found on a real CULane frame"
     xs = np.concatenate([np.asarray(ln, float)[:, 0] for ln in lanes])
     assert ((xs > 0) & (xs < 1640)).mean() > 0.5
+
+
+def test_zoo_train_recipe_with_init_and_randomize_starts_from_the_entry(tmp_path, monkeypatch, cli):
+    torch.set_num_threads(1)
+    tiny = dataclasses.replace(zoo.RECIPES["enet-sad-dashcam"], name="tiny-dr", size=(144, 400), n_train=2,
+                               n_val=2, iters=1, batch_size=2, train_options={"lr": 1e-9, "warmup_iters": 0})
+    monkeypatch.setitem(zoo.RECIPES, "tiny-dr", tiny)
+    code, out, err = cli("zoo", "train", "tiny-dr", "--out", tmp_path / "z", "--workers", "0", "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["stages"][0]["init"] == "enet-sad-synthetic"
+    assert card["scores"]["held_out_synthetic"]["randomize"] == "all"
+    work = tmp_path / "z" / ".work-tiny-dr"
+    assert (work / "culane-train-n2-seed100-dr-all").is_dir()
+    # lr 1e-9: the weights stay the init entry's (same input size, so every tensor was copied)
+    from lanekd.inference.checkpoint import read_checkpoint
+
+    got = read_checkpoint(tmp_path / "z" / "tiny-dr.pt")["model"]
+    ref = read_checkpoint("enet-sad-synthetic")["model"]
+    key = next(k for k in ref if k.endswith("weight") and ref[k].ndim == 4)
+    assert torch.allclose(got[key], ref[key], atol=1e-6)
