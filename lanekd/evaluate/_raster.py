@@ -1027,9 +1027,10 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         keep[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1])
         first = np.cumsum(counts) - counts
         keep[first[counts > 0]] = True  # a lane's first point
-        idx = np.flatnonzero(keep)
-        counts = np.diff(np.r_[np.searchsorted(idx, first), len(idx)])
-        px, py = px[idx], py[idx]
+        if not keep.all():  # (lane_pixels has dropped them already)
+            idx = np.flatnonzero(keep)
+            counts = np.diff(np.r_[np.searchsorted(idx, first), len(idx)])
+            px, py = px[idx], py[idx]
     starts = np.concatenate([[0], np.cumsum(counts)])
     n = len(px)
     left = np.full((K, H), _B32, np.int32)
@@ -1440,13 +1441,69 @@ def _corners(idx: np.ndarray, lane: np.ndarray, k: np.ndarray, vx: np.ndarray, v
             op.at(dst.ravel(), (lane * H + row)[use], xs[use] + v[use])
 
 
+@lru_cache(maxsize=16)
+def _disk_levels(radius: int) -> tuple[tuple[int, int], ...] | None:
+    """The disk profile as nested row intervals: ``(a, h)`` pairs, ``h`` each distinct half-width and
+    ``a`` the largest row offset whose half-width is >= ``h`` (None if some such set is not the
+    interval ``-a..a``). Then ``min_e(f[y + e] - w[e]) == min_h(min(f[y - a .. y + a]) - h)``."""
+    w = disk_halfwidths(radius)
+    d = np.arange(-radius, radius + 1)
+    out = []
+    for h in sorted(set(w.tolist()), reverse=True):
+        a = int(np.abs(d[w >= h]).max())
+        if not np.array_equal(w >= h, np.abs(d) <= a):
+            return None
+        out.append((a, h))
+    return tuple(out)
+
+
+def _disk_conv(f: np.ndarray, Q: int, w: np.ndarray, levels: tuple[tuple[int, int], ...] | None,
+               sign: int, n: int) -> np.ndarray:
+    """``out[i] = min_e(f[i + e] - w[e])`` (``sign`` 1) or ``max_e(f[i + e] + w[e])`` (``sign`` -1) for
+    ``e = 0 .. 2Q``, ``i < n``: nested window extremes from a sparse table of power-of-two windows."""
+    op = np.minimum if sign > 0 else np.maximum
+    out = np.empty(n, f.dtype)
+    tmp = np.empty(n, f.dtype)
+    if levels is None:  # not nested intervals: every offset
+        out[...] = sign * (1 << 14) if f.dtype == np.int16 else sign * _B32
+        for e in range(2 * Q + 1):
+            np.subtract(f[e:e + n], sign * w[e], out=tmp)
+            op(out, tmp, out=out)
+        return out
+    table = [f]  # table[k][i] = extreme of f[i .. i + 2**k - 1]
+    while (1 << len(table)) <= 2 * Q + 1:
+        k = len(table)
+        prev = table[-1]
+        half = 1 << (k - 1)
+        table.append(op(prev[:len(prev) - half], prev[half:]))
+    first = True
+    for a, h in levels:
+        s = 2 * a + 1
+        k = s.bit_length() - 1
+        lo = Q - a
+        hi = Q + a - (1 << k) + 1
+        t = table[k]
+        if lo == hi:
+            np.subtract(t[lo:lo + n], sign * h, out=tmp)
+        else:
+            op(t[lo:lo + n], t[hi:hi + n], out=tmp)
+            np.subtract(tmp, sign * h, out=tmp)
+        if first:
+            out[...] = tmp
+            first = False
+        else:
+            op(out, tmp, out=out)
+    return out
+
+
 def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndarray,
                size: tuple[int, int], width: int, left: np.ndarray, right: np.ndarray) -> None:
     """Disk part of the ``fast`` lanes: per-row min-plus convolution of the points' x extremes.
 
     Args:
         fast: (K,) lanes to fill (y-monotone chains); px, py: their points (all K lanes, concatenated);
-        starts: (K + 1,) first point of each lane; left, right: (K, H) run ends, rows of ``fast`` set.
+        starts: (K + 1,) first point of each lane; left, right: (K, H) run ends, rows of ``fast`` set
+            (other rows of those lanes must hold the empty values ``+-_B32`` already).
     """
     H, W = size
     Q = cap_radius(width)
@@ -1458,7 +1515,8 @@ def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndar
         pm = np.repeat(fast, counts)
         qx, qy = px[pm], py[pm]
     nq = len(qy)
-    qstart = np.cumsum(counts[fl]) - counts[fl]
+    cf = counts[fl]
+    qstart = np.cumsum(cf) - cf
     # a monotone chain visits each row in one contiguous group of points
     newg = np.empty(nq, bool)
     newg[0] = True
@@ -1469,51 +1527,63 @@ def _fill_fast(fast: np.ndarray, px: np.ndarray, py: np.ndarray, starts: np.ndar
     ge[:-1] = g[1:] - 1
     ge[-1] = nq - 1
     # within a row a chain of distinct points moves in x one way, so the group's extremes are its end
-    # points; a chain turning back inside a row (rare) takes the full reduction
+    # points; groups where the chain turns back inside a row (rare) take the full reduction
+    lo = np.clip(qx, -_XPAD, W - 1 + _XPAD)
+    a, b = lo[g], lo[ge]
+    gmin, gmax = np.minimum(a, b), np.maximum(a, b)
     d = np.diff(qx)
     inner = ~newg[1:]  # step j stays in its row
     turn = inner[1:] & inner[:-1] & ((d[1:] ^ d[:-1]) < 0)
-    lo = np.clip(qx, -_XPAD, W - 1 + _XPAD)
     if turn.any():
-        gmin, gmax = np.minimum.reduceat(lo, g), np.maximum.reduceat(lo, g)
-    else:
-        a, b = lo[g], lo[ge]
-        gmin, gmax = np.minimum(a, b), np.maximum(a, b)
-    # dense blocks: lane j's rows -Q .. H + Q - 1 at j * Hp (rows further out reach no image row)
-    Hp = H + 2 * Q
-    gl = np.repeat(np.arange(len(fl), dtype=np.int32), np.diff(np.r_[np.searchsorted(g, qstart), len(g)]))
+        tg = np.unique(np.searchsorted(g, np.flatnonzero(turn) + 1, side="right") - 1)
+        own, within = _ragged_arange(ge[tg] - g[tg] + 1)
+        pts = lo[g[tg][own] + within]
+        np.minimum.at(gmin, tg[own], pts)
+        np.maximum.at(gmax, tg[own], pts)
+    gfirst = np.searchsorted(g, qstart)  # first group of each fast lane
+    glast = np.r_[gfirst[1:], len(g)] - 1
     gy = qy[g]
-    ok = (gy >= -Q) & (gy < H + Q)
-    cell = gl[ok].astype(np.int64) * Hp + (gy[ok] + Q)
+    # rows of the batch: each chain is monotone, so its first and last groups are its extreme rows;
+    # points further than Q rows outside the image reach no image row
+    ya, yb = gy[gfirst], gy[glast]
+    ylo = max(int(np.minimum(ya, yb).min()), -Q)
+    yhi = min(int(np.maximum(ya, yb).max()), H + Q - 1)
+    olo, ohi = max(ylo - Q, 0), min(yhi + Q, H - 1)  # output rows
+    if olo > ohi:
+        return
+    # dense blocks: lane j's input rows olo - Q .. ohi + Q at j * Hp (one window for the whole batch)
+    Hp = ohi - olo + 1 + 2 * Q
+    cell = np.repeat(np.arange(len(fl), dtype=np.int64) * Hp - (olo - Q), glast - gfirst + 1) + gy
+    if ylo > int(gy.min()) or yhi < int(gy.max()):
+        ok = (gy >= -Q) & (gy < H + Q)
+        cell, gmin, gmax = cell[ok], gmin[ok], gmax[ok]
     # x is clamped near the image, so int16 holds it for any realistic width (half the memory traffic);
     # "no point" is a value far right (left end) or far left (right end): such rows come out empty
     dt, none = (np.int16, 1 << 14) if W + 2 * _XPAD + Q < 1 << 14 else (np.int32, _B32)
-    w = disk_halfwidths(Q).astype(dt)
     total = len(fl) * Hp
     xmin = np.full(total, none, dt)
     xmax = np.full(total, -none, dt)
-    xmin[cell] = gmin[ok]
-    xmax[cell] = gmax[ok]
+    xmin[cell] = gmin
+    xmax[cell] = gmax
     n = total - 2 * Q
-    cl = np.full(total, none, dt)
-    cr = np.full(total, -none, dt)
-    tmp = np.empty(n, dt)
-    for e in range(2 * Q + 1):
-        np.subtract(xmin[e:e + n], w[e], out=tmp)
-        np.minimum(cl[:n], tmp, out=cl[:n])
-        np.add(xmax[e:e + n], w[e], out=tmp)
-        np.maximum(cr[:n], tmp, out=cr[:n])
+    w = disk_halfwidths(Q).astype(dt)
+    levels = _disk_levels(Q)
+    cl = np.empty(total, dt)
+    cr = np.empty(total, dt)
+    cl[:n] = _disk_conv(xmin, Q, w, levels, 1, n)
+    cr[:n] = _disk_conv(xmax, Q, w, levels, -1, n)
     lim = W + _XPAD + Q  # beyond: no point within the disk's reach
-    cl2 = cl.reshape(len(fl), Hp)[:, :H]
-    cr2 = cr.reshape(len(fl), Hp)[:, :H]
+    span = ohi - olo + 1
+    cl2 = cl.reshape(len(fl), Hp)[:, :span]
+    cr2 = cr.reshape(len(fl), Hp)[:, :span]
     lv = np.where(cl2 > lim, np.int32(_B32), cl2.astype(np.int32))
     rv = np.where(cr2 < -lim, np.int32(-_B32), cr2.astype(np.int32))
     if len(fl) == len(counts):
-        left[...] = lv
-        right[...] = rv
+        left[:, olo:ohi + 1] = lv
+        right[:, olo:ohi + 1] = rv
     else:
-        left[fl] = lv
-        right[fl] = rv
+        left[fl, olo:ohi + 1] = lv
+        right[fl, olo:ohi + 1] = rv
 
 
 def lane_shape(px: np.ndarray, py: np.ndarray, size: tuple[int, int], width: int) -> LaneShape:
