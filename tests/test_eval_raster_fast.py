@@ -49,3 +49,11 @@ def test_batch_row_window_matches_reference(seed: int) -> None:
         ref = _raster.draw_lane_reference(x, y, size, 30)
         assert np.array_equal(runs.shape(k).to_mask(size), ref), (seed, k)
         assert int(runs.area[k]) == int(ref.sum())
+
+
+@pytest.mark.parametrize("width", [2, 5, 30, 31])
+def test_batched_stamp_table_equals_painted(width: int) -> None:
+    fast, ref = _raster._stamps(width), _raster._stamps_painted(width)
+    assert (fast.R, fast.ok, fast.near) == (ref.R, ref.ok, ref.near)
+    assert np.array_equal(fast.left, ref.left)
+    assert np.array_equal(fast.right, ref.right)
