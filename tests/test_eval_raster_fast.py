@@ -9,6 +9,18 @@ import pytest
 from lanekd.evaluate import _raster
 
 
+def _assert_batch_matches_reference(
+    lanes: list[tuple[np.ndarray, np.ndarray]], size: tuple[int, int], seed: int
+) -> None:
+    px = np.concatenate([p for p, _ in lanes])
+    py = np.concatenate([q for _, q in lanes])
+    runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, 30)
+    for k, (x, y) in enumerate(lanes):
+        ref = _raster.draw_lane_reference(x, y, size, 30)
+        assert np.array_equal(runs.shape(k).to_mask(size), ref), (seed, k)
+        assert int(runs.area[k]) == int(ref.sum())
+
+
 @pytest.mark.parametrize("width", [2, 3, 7, 16, 30, 31, 45])
 def test_disk_conv_equals_brute_force(width: int) -> None:
     rng = np.random.default_rng(width)
@@ -42,13 +54,7 @@ def test_batch_row_window_matches_reference(seed: int) -> None:
         if rng.random() < 0.3:
             y = y + int(rng.choice([-1, 1])) * (H + int(rng.integers(0, 40)))  # outside the image rows
         lanes.append((x.astype(np.int64), y.astype(np.int64)))
-    px = np.concatenate([p for p, _ in lanes])
-    py = np.concatenate([q for _, q in lanes])
-    runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, 30)
-    for k, (x, y) in enumerate(lanes):
-        ref = _raster.draw_lane_reference(x, y, size, 30)
-        assert np.array_equal(runs.shape(k).to_mask(size), ref), (seed, k)
-        assert int(runs.area[k]) == int(ref.sum())
+    _assert_batch_matches_reference(lanes, size, seed)
 
 
 @pytest.mark.parametrize("width", [2, 5, 30, 31])
@@ -57,3 +63,27 @@ def test_batched_stamp_table_equals_painted(width: int) -> None:
     assert (fast.R, fast.ok, fast.near) == (ref.R, ref.ok, ref.near)
     assert np.array_equal(fast.left, ref.left)
     assert np.array_equal(fast.right, ref.right)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_short_steps_near_one_border_match_reference(seed: int) -> None:
+    """Steps up to the shape table's length starting at every distance from each single border (the
+    cached border shapes), y-monotone so that the lanes take the fast path."""
+    rng = np.random.default_rng(900 + seed)
+    size = [(590, 1640), (160, 300)][seed % 2]
+    H, W = size
+    lanes = []
+    for k in range(24):
+        border = k % 4
+        n = int(rng.integers(2, 12))
+        along = np.cumsum(rng.integers(-16, 17, n))
+        across = int(rng.integers(-40, 40)) + np.cumsum(rng.integers(-3, 4, n))
+        steps = np.sort(np.cumsum(rng.integers(0, 17, n)))  # monotone coordinate
+        if border < 2:
+            x = across if border == 0 else W - 1 - across
+            y = H // 2 - 40 + steps
+        else:
+            y = across if border == 2 else H - 1 - across
+            x = W // 2 + along
+        lanes.append((np.asarray(x, np.int64), np.asarray(y, np.int64)))
+    _assert_batch_matches_reference(lanes, size, seed)

@@ -1127,6 +1127,11 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     # unit steps near one border only: their exact runs are the rows of their stamp variant (rendered
     # at that distance from that border); the others (long, near a corner) are drawn one by one
     stamp_cells, ez = _stamp_runs(ez, lane_of(ez), long, x0, y0, sx, sy, size, st)
+    # short steps near one border only: their shape drawn at that distance from that border (cached)
+    bseg, bcode, ez = _border_steps(ez, x0, y0, sx, sy, size, R)
+    bsid = tab.ids(sx[bseg], sy[bseg], bcode)  # (before reading tab.ok: new shapes extend it)
+    slow[lane_of(bseg)[~tab.ok[bsid]]] = True
+    border_cells = tab.cells(bseg, lane_of(bseg), x0, y0, sx, sy, H, bd=bcode)
     etop, el, er, eok = segment_runs_batch(x0[ez], y0[ez], x0[ez] + sx[ez], y0[ez] + sy[ez], size, width)
     slow[lane_of(ez[~eok])] = True
 
@@ -1175,7 +1180,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         kd = (sx[dn] + 1) * 3 + sy[dn] + 1
         _corners(dn, lane_of(dn), kd, sub.vx[pos], sub.vy[pos], px, py, size, dec, fast, left, right)
     # one-by-one steps of the fast lanes, merged with what the disks drew
-    for cells, lv, rv in (fixes, stamp_cells):
+    for cells, lv, rv in (fixes, stamp_cells, border_cells):
         use = ~slow[cells // H] if len(cells) else np.zeros(0, bool)
         np.minimum.at(left.ravel(), cells[use & (lv < _B32)], lv[use & (lv < _B32)])
         np.maximum.at(right.ravel(), cells[use & (rv > -_B32)], rv[use & (rv > -_B32)])
@@ -1258,6 +1263,25 @@ def _clear(x0: np.ndarray, y0: np.ndarray, sx: np.ndarray, sy: np.ndarray, size:
             & (np.minimum(y0, y0 + sy) > R + 2) & (np.maximum(y0, y0 + sy) < H - R - 3))
 
 
+def _border_steps(seg: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray, sy: np.ndarray,
+                  size: tuple[int, int], R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps among ``seg`` short enough for the shape table that only one image border's clipper can
+    touch, and their shape code ``bd = 1 + border * 1024 + dist + 512`` (border 0..3: left, right, top,
+    bottom; ``dist``: the start pixel's distance to it). Such a step draws the same pixels, relative to
+    its start, as at that distance from that border of any canvas whose other borders are as far
+    (> R + 2 pixels) from it. Returns (those steps, their codes, the other steps)."""
+    H, W = size
+    xs, ys, dx, dy = x0[seg], y0[seg], sx[seg], sy[seg]
+    near = np.stack([np.minimum(xs, xs + dx) <= R + 2, np.maximum(xs, xs + dx) >= W - R - 3,
+                     np.minimum(ys, ys + dy) <= R + 2, np.maximum(ys, ys + dy) >= H - R - 3])
+    dist = np.stack([xs, W - 1 - xs, ys, H - 1 - ys])
+    border = np.argmax(near, axis=0)
+    d = np.take_along_axis(dist, border[None], 0)[0]
+    one = ((near.sum(axis=0) == 1) & (np.abs(dx) <= _SHAPE_MAX) & (np.abs(dy) <= _SHAPE_MAX)
+           & (d >= -R - _SHAPE_MAX) & (d <= _SHAPE_MAX + 5))
+    return seg[one], (1 + border * 1024 + d + 512)[one], seg[~one]
+
+
 class _ShapeTable:
     """Row runs of thick segments clear of the border, by step (dx, dy), drawn exactly on first use.
 
@@ -1278,31 +1302,43 @@ class _ShapeTable:
         self.corr_r = np.zeros((0, T), bool)
         self.ok = np.zeros(0, bool)
 
-    def ids(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    def ids(self, sx: np.ndarray, sy: np.ndarray, bd: np.ndarray | None = None) -> np.ndarray:
+        """Shape rows of steps (sx, sy); ``bd`` (see :func:`_border_steps`): drawn at that distance from
+        that image border (0: clear of every border)."""
         keys = (sx.astype(np.int64) << 16) + sy
+        if bd is not None:
+            keys += bd.astype(np.int64) << 32
         uk = np.unique(keys)
         new = np.array([k for k in uk.tolist() if k not in self.index], np.int64)
         if len(new):
-            dx = (new + (1 << 15)) >> 16  # keys are dx * 2**16 + dy with |dy| < 2**15
-            self._build(dx, new - (dx << 16))
+            b = (new + (1 << 31)) >> 32  # keys are bd * 2**32 + dx * 2**16 + dy with |dx|, |dy| < 2**15
+            rest = new - (b << 32)
+            dx = (rest + (1 << 15)) >> 16
+            self._build(dx, rest - (dx << 16), b)
             for k in new.tolist():
                 self.index[k] = len(self.index)
         lut = np.array([self.index[k] for k in uk.tolist()], np.int64)
         return lut[np.searchsorted(uk, keys)]
 
-    def _build(self, dx: np.ndarray, dy: np.ndarray) -> None:
+    def _build(self, dx: np.ndarray, dy: np.ndarray, bd: np.ndarray) -> None:
         M, T = self.M, 2 * self.M + 1
         c = M + 4
+        S = 2 * c + 1
         n = len(dx)
-        cx = np.full(n, c)
-        top, lv, rv, ok = segment_runs_batch(cx, cx, cx + dx, cx + dy, (2 * c + 1, 2 * c + 1), self.width)
+        # start pixel: mid-canvas, or ``dist`` from the canvas border ``border`` (bd = 1 + border * 1024
+        # + dist + 512); the canvas's other borders stay as far as the image's (see _border_steps)
+        border, dist = np.divmod(np.maximum(bd - 1, 0), 1024)
+        dist -= 512
+        cx = np.where(bd == 0, c, np.select([border == 0, border == 1], [dist, S - 1 - dist], c))
+        cy = np.where(bd == 0, c, np.select([border == 2, border == 3], [dist, S - 1 - dist], c))
+        top, lv, rv, ok = segment_runs_batch(cx, cy, cx + dx, cy + dy, (S, S), self.width)
         left = np.full((n, T), _B32, np.int64)
         right = np.full((n, T), -_B32, np.int64)
         for t in range(lv.shape[1]):
-            o = top + t - c + M
-            use = (o >= 0) & (o < T) & (lv[:, t] <= rv[:, t])
-            left[np.flatnonzero(use), o[use]] = lv[use, t] - c
-            right[np.flatnonzero(use), o[use]] = rv[use, t] - c
+            o = top + t - cy + M
+            use = (o >= 0) & (o < T) & (lv[:, t] <= rv[:, t]) & (top + t < S)
+            left[np.flatnonzero(use), o[use]] = lv[use, t] - cx[use]
+            right[np.flatnonzero(use), o[use]] = rv[use, t] - cx[use]
         rad = cap_radius(self.width)
         w = disk_halfwidths(rad)
         offs = np.arange(T) - M
@@ -1322,16 +1358,17 @@ class _ShapeTable:
         self.ok = np.concatenate([self.ok, ok])
 
     def cells(self, idx: np.ndarray, lane: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray,
-              sy: np.ndarray, H: int, corrections: bool = False
+              sy: np.ndarray, H: int, corrections: bool = False, bd: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flat cells ``lane * H + row`` with run ends of segments ``idx`` (unused end: +-_B32).
 
         ``corrections``: only the ends that reach past the cap disks; else every row of the shape.
+        ``bd``: as for :meth:`ids`, per segment of ``idx``.
         """
         if not len(idx):
             z = np.zeros(0, np.int64)
             return z, z.astype(np.int32), z.astype(np.int32)
-        sid = self.ids(sx[idx], sy[idx])
+        sid = self.ids(sx[idx], sy[idx], bd)
         if corrections:
             cl, cr = self.corr_l[sid], self.corr_r[sid]
             sel = cl | cr
