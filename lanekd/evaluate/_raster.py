@@ -964,11 +964,18 @@ class RowRuns:
     def intersections(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Pixel counts of ``lane a[i] & lane b[i]`` for index arrays ``a``, ``b`` -> (len(a),) int64."""
         out = np.zeros(len(a), np.int64)
-        step = max(1, (1 << 20) // max(1, self.left.shape[1]))
+        # only the rows some lane fills (lanes rarely reach the top of the image)
+        filled = np.flatnonzero((self.left <= self.right).any(axis=0)) if len(a) else np.zeros(0, int)
+        if not len(filled):
+            lft = rgt = self.left[:, :0]
+        else:
+            lft = self.left[:, filled[0]:filled[-1] + 1]
+            rgt = self.right[:, filled[0]:filled[-1] + 1]
+        step = max(1, (1 << 20) // max(1, lft.shape[1]))
         for s in range(0, len(a), step):
             ia, ib = a[s:s + step], b[s:s + step]
-            ov = np.minimum(self.right[ia], self.right[ib])
-            ov -= np.maximum(self.left[ia], self.left[ib])
+            ov = np.minimum(rgt[ia], rgt[ib])
+            ov -= np.maximum(lft[ia], lft[ib])
             ov += 1
             out[s:s + step] = np.maximum(ov, 0).sum(axis=1)
         if self.masks:
