@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lanekd.data.synthetic import render_scene, write_culane_layout
-from lanekd.data.synthetic_domain import DomainRandomization, _sample_warp, randomize_frame
+from lanekd.data.synthetic_domain import MOUNT_HEIGHT, DomainRandomization, _sample_warp, randomize_frame
 from lanekd.errors import ConfigError
 
 SIZE = (148, 410)
@@ -43,8 +43,35 @@ def test_each_option_changes_the_frame_and_only_geometry_moves_lanes(name: str) 
     assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > 0.5
     same = len(out.lanes) == len(plain.lanes) and all(
         np.array_equal(x, y) for x, y in zip(out.lanes, plain.lanes, strict=True))
-    assert same == (name not in ("lens", "camera"))
+    assert same == (name not in ("lens", "camera", "mount"))
     assert out.exist.sum() == len(out.slots)
+
+
+def test_mount_lowers_the_camera_and_widens_the_lanes_fan() -> None:
+    """A lower camera puts the ego lane's boundaries further apart at the bottom row, and the
+    annotations stay on the painted markings (they come from the same camera)."""
+    widths = {False: [], True: []}
+    for index in range(12):
+        for mount in (False, True):
+            s = render_scene(9, index, "train", (590, 1640), randomize=DomainRandomization(mount=mount))
+            by_slot = dict(zip(s.slots, s.lanes, strict=True))
+            if 1 in by_slot and 2 in by_slot and by_slot[1][0, 1] == by_slot[2][0, 1] == 589:
+                widths[mount].append(float(by_slot[2][0, 0] - by_slot[1][0, 0]))
+    assert len(widths[True]) >= 6
+    assert np.median(widths[True]) > 1.1 * np.median(widths[False])
+    heights = [_camera_height(i) for i in range(40)]
+    assert MOUNT_HEIGHT[0] <= min(heights) and max(heights) <= MOUNT_HEIGHT[1]
+
+
+def _camera_height(index: int) -> float:
+    from lanekd.data.synthetic import SPLIT_IDS, sample_scene, scene_category
+    from lanekd.data.synthetic_domain import DOMAIN_SALT, SCENE_SALT, randomize_scene
+
+    rng = np.random.default_rng([1, SPLIT_IDS["train"], index])
+    sc = sample_scene(rng, scene_category(1, "train", index))
+    randomize_scene(sc, DomainRandomization(mount=True),
+                    np.random.default_rng([1, SPLIT_IDS["train"], index, DOMAIN_SALT, SCENE_SALT]))
+    return sc.cam.h
 
 
 def test_options_draw_from_separate_streams() -> None:

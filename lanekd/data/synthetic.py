@@ -37,7 +37,13 @@ import cv2
 import numpy as np
 
 from lanekd.data.sample import LaneSample
-from lanekd.data.synthetic_domain import DOMAIN_SALT, DomainRandomization, randomize_frame
+from lanekd.data.synthetic_domain import (
+    DOMAIN_SALT,
+    SCENE_SALT,
+    DomainRandomization,
+    randomize_frame,
+    randomize_scene,
+)
 from lanekd.data.synthetic_draw import draw_scene
 from lanekd.data.synthetic_scene import Camera, Marking, Scene, Vehicle
 from lanekd.errors import ConfigError
@@ -443,6 +449,9 @@ def render_scene(
     category = scene_category(seed, split, index)
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
     sc = sample_scene(rng, category, (H, W))
+    if randomize:
+        scene_rng = np.random.default_rng([seed, SPLIT_IDS[split], index, DOMAIN_SALT, SCENE_SALT])
+        randomize_scene(sc, randomize, scene_rng)
     image = draw_scene(sc, rng)
     lanes, slots = scene_lanes(sc)
     if randomize:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from lanekd.data.synthetic_scene import Scene
 from lanekd.errors import ConfigError
 
 DOMAIN_SALT = 0xD0A1  # separates the randomisation stream from the scene stream
+SCENE_SALT = 0x5CE0  # and, below it, the stream of the options that change the scene
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ class DomainRandomization:
         blur: motion blur along a random direction (3-11 px at 1640 wide) or sharpening.
         noise: Gaussian sensor noise (sigma up to 7 grey levels).
         jpeg: re-encoding at JPEG quality 30-90.
+        mount: a lower-mounted camera, 0.95-1.35 m above the road instead of the generator's
+            1.2-1.6 m. On a flat road the ego lane's width at the bottom row is
+            ``lane width * (H - horizon row) / camera height``, so this widens the fan of the lanes:
+            on the generator's scenes the ego lane spans 630-890 px of a 1640-wide frame at the
+            bottom row (5th-95th percentile), on real CULane frames 810-910 px. Unlike the other
+            options it changes the scene before it is drawn (vehicles and paint move with the camera)
+            and is applied by :func:`randomize_scene`.
     """
 
     hood: bool = False
@@ -52,10 +61,11 @@ class DomainRandomization:
     blur: bool = False
     noise: bool = False
     jpeg: bool = False
+    mount: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Option names, in the order they are applied."""
+        """Option names (the frame options are applied in this order, after `mount`)."""
         return tuple(f.name for f in fields(cls))
 
     @classmethod
@@ -83,6 +93,19 @@ class DomainRandomization:
 
     def __bool__(self) -> bool:
         return any(getattr(self, n) for n in self.names())
+
+
+MOUNT_HEIGHT = (0.95, 1.35)  # metres; the generator's own range is 1.2-1.6
+
+
+def randomize_scene(scene: Scene, opts: DomainRandomization, rng: np.random.Generator) -> None:
+    """Apply the options that change the scene itself (``mount``) to ``scene``, in place.
+
+    Called between sampling a scene and drawing it, with a stream of its own, so that the scene's
+    other draws (paint, lighting, vehicles) stay the same.
+    """
+    if opts.mount:
+        scene.cam.h = float(rng.uniform(*MOUNT_HEIGHT))
 
 
 # --------------------------------------------------------------------------- geometry
@@ -271,4 +294,6 @@ def randomize_frame(image: np.ndarray, lanes: list[np.ndarray], slots: list[int]
     return np.ascontiguousarray(img), list(lanes), list(slots)
 
 
-__all__ = ["DOMAIN_SALT", "DomainRandomization", "randomize_frame"]
+__all__ = [
+    "DOMAIN_SALT", "MOUNT_HEIGHT", "SCENE_SALT", "DomainRandomization", "randomize_frame", "randomize_scene",
+]

@@ -93,7 +93,7 @@ RECIPES: dict[str, ZooRecipe] = {
             model="enet-sad",
             description="ENet-SAD at 144x400, enet-sad-synthetic fine-tuned on 800 synthetic scenes with "
             "every dashcam randomisation (bonnet, lens, camera, colour, blur, noise, JPEG)",
-            randomize="all",
+            randomize="hood,lens,camera,photo,blur,noise,jpeg",
             init="enet-sad-synthetic",
             iters=400,
             restarts=0,
