@@ -130,7 +130,9 @@ def run_evaluate(bench: Any, metric: str | None, gt: Path, pred: Path, *, list_f
                  echo: Callable[..., None] = _echo) -> None:
     """The body of ``lanekd evaluate`` once the benchmark and its metric are known: score, print."""
     from lanekd.evaluate import registry
+    from lanekd.evaluate._malloc import keep_freed_memory
 
+    keep_freed_memory()  # a one-shot command: no page faults for every batch's arrays
     opts = registry.EvalOptions(list_file=list_file, split_dir=split_dir, iou=iou, width=width,
                                 workers=workers, rasterizer=rasterizer, strict=strict,
                                 background=background, metric=metric, per_image=per_image)
