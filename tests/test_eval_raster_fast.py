@@ -87,3 +87,22 @@ def test_short_steps_near_one_border_match_reference(seed: int) -> None:
             x = W // 2 + along
         lanes.append((np.asarray(x, np.int64), np.asarray(y, np.int64)))
     _assert_batch_matches_reference(lanes, size, seed)
+
+
+def test_lane_pixels_groups_of_very_different_lengths_equal_lane_by_lane() -> None:
+    """Lanes of 3 to 300 points (splined in groups by point count) give what each gives alone."""
+    from lanekd.evaluate import culane as C
+
+    rng = np.random.default_rng(21)
+    lanes = []
+    for n in [3, 4, 5, 7, 9, 16, 17, 33, 64, 65, 130, 300, 3, 31, 31, 2]:
+        y = np.sort(rng.uniform(0, 590, n))[::-1]
+        x = np.cumsum(rng.normal(0, 8, n)) + rng.uniform(0, 1640)
+        lanes.append(np.stack([x, y], axis=1).astype(np.float32))
+    lens = np.array([len(v) for v in lanes])
+    px, py, counts, order = C.lane_pixels(np.concatenate(lanes), lens)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for j, i in enumerate(order):
+        ex, ey = _raster.dedupe(*C._pixel_points(lanes[i]))
+        assert np.array_equal(px[offsets[j] : offsets[j + 1]], ex), i
+        assert np.array_equal(py[offsets[j] : offsets[j + 1]], ey), i

@@ -536,11 +536,16 @@ def lane_pixels(pts: np.ndarray, lane_len: np.ndarray, dedupe: bool = True
     _round_into(p0[:, 0], bx[:two])
     _round_into(p0[:, 1], by[:two])
     coefs = []
-    if two < L:  # all 3+ point lanes padded to the longest, splined together
-        k = ns[two:]
-        idx = first[two:, None] + np.minimum(np.arange(int(k[-1])), k[:, None] - 1)
+    # 3+ point lanes splined together, each padded to the longest of its group (the lanes are sorted by
+    # point count; a group's longest has at most twice the points of its shortest)
+    g0 = two
+    while g0 < L:
+        g1 = int(np.searchsorted(ns, 2 * ns[g0], side="right"))
+        k = ns[g0:g1]
+        idx = first[g0:g1, None] + np.minimum(np.arange(int(k[-1])), k[:, None] - 1)
         c = _spline_coef(pts[idx], k)
         coefs.append(c[:, np.arange(c.shape[2]) < (k[:, None] - 1)])  # (9, segments), lane after lane
+        g0 = g1
     if coefs:
         coef = np.concatenate(coefs, axis=1)
         step = max(1, _BLOCK // SAMPLES_PER_SEGMENT)
