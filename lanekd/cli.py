@@ -91,8 +91,8 @@ def prepare_cmd(
     layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
                                "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
     randomize: str = typer.Option("", "--randomize", help="Synthetic only: dashcam-look randomisations, "
-                                  "comma-separated from hood, lens, camera, photo, blur, noise, jpeg, or "
-                                  "all (docs/zoo.md)."),
+                                  "comma-separated option names or all (docs/zoo.md lists them; an unknown "
+                                  "name is refused with the list)."),
     line_width: int | None = typer.Option(None, "--line-width", min=1, max=64, help="Training label "
                                           "line width in pixels at --size (default: the dataset's "
                                           "official width scaled, 4 px at 400 wide for CULane)."),

@@ -435,8 +435,8 @@ def render_scene(
         index: scene index inside the split (non-negative).
         split: ``train``, ``val`` or ``test`` (disjoint random streams).
         size: ``(H, W)`` of the frame; geometry scales from the 590x1640 reference.
-        randomize: dashcam-look randomisations applied after rendering
-            (:mod:`lanekd.data.synthetic_domain`); the scene itself does not change.
+        randomize: dashcam-look randomisations (:mod:`lanekd.data.synthetic_domain`): ``mount``
+            changes the camera before drawing, the others are applied to the rendered frame.
 
     Returns:
         sample with ``image`` (H, W, 3) uint8 RGB, ``lanes`` (N, 2) float32 source pixels bottom to top,

@@ -92,8 +92,9 @@ RECIPES: dict[str, ZooRecipe] = {
             name="enet-sad-dashcam",
             model="enet-sad",
             description="ENet-SAD at 144x400, enet-sad-synthetic fine-tuned on 800 synthetic scenes with "
-            "every dashcam randomisation (bonnet, lens, camera, colour, blur, noise, JPEG)",
-            randomize="hood,lens,camera,photo,blur,noise,jpeg",
+            "every dashcam randomisation (bonnet, lens, camera pose and mounting height, colour, blur, "
+            "noise, JPEG)",
+            randomize="hood,lens,camera,photo,blur,noise,jpeg,mount",
             init="enet-sad-synthetic",
             iters=400,
             restarts=0,
