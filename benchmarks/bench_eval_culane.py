@@ -13,7 +13,8 @@ writes each as a CULane tree and times, in the same run:
 Images/s, the ratio to the baseline and CPU ms per image (this process and its children) are printed;
 per-image counts of the command, one in-process worker and image-by-image ``score_image`` are compared.
 
-Usage: ``python benchmarks/bench_eval_culane.py [--images 3000] [--baseline-images 60] [--workers auto]``
+Usage: ``python benchmarks/bench_eval_culane.py [--images 3000] [--baseline-images 60] [--workers auto]
+[--families many-lanes mix]``
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=3000, help="images per family and in the mix")
     ap.add_argument("--baseline-images", type=int, default=60, help="baseline is slow: time a subset")
     ap.add_argument("--workers", default="auto")
+    ap.add_argument("--families", nargs="+", choices=[*FAMILIES, "mix"], default=None,
+                    help="time only these rows (default: every family and the mix)")
     args = ap.parse_args()
     n = args.images
     fams = {f: make_cases(n, seed=i, family=f) for i, f in enumerate(FAMILIES)}
@@ -177,6 +180,8 @@ def main() -> None:
     print(f"{'baseline: full-canvas cv2.line per pair (mix)':<50}{base_ips:>10.1f}{1:>12.1f}"
           f"{cpu / len(base_cases) * 1e3:>14.2f}")
     for name, cases in [*fams.items(), ("mix", mix)]:
+        if args.families is not None and name not in args.families:
+            continue
         with tempfile.TemporaryDirectory() as d:
             root = Path(d)
             write_tree(cases, root)
