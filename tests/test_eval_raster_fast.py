@@ -106,3 +106,27 @@ def test_lane_pixels_groups_of_very_different_lengths_equal_lane_by_lane() -> No
         ex, ey = _raster.dedupe(*C._pixel_points(lanes[i]))
         assert np.array_equal(px[offsets[j] : offsets[j + 1]], ex), i
         assert np.array_equal(py[offsets[j] : offsets[j + 1]], ey), i
+
+
+@pytest.mark.parametrize("width", [2, 7, 16, 30, 31])
+def test_interior_diagonal_steps_match_reference(width: int) -> None:
+    """y-monotone chains of unit steps, mostly diagonal, far from every border (the corner pixels of
+    interior diagonal steps, added without per-slot tests), against the reference painter."""
+    rng = np.random.default_rng(1300 + width)
+    size = (590, 1640)
+    lanes = []
+    for _ in range(12):
+        n = int(rng.integers(2, 200))
+        down = rng.random() < 0.5
+        dy = rng.choice([0, 1], n - 1, p=[0.3, 0.7]) * (1 if down else -1)
+        dx = rng.choice([-1, 0, 1], n - 1, p=[0.4, 0.2, 0.4])
+        dx[(dx == 0) & (dy == 0)] = 1
+        x = int(rng.integers(300, 1300)) + np.r_[0, np.cumsum(dx)]
+        y = int(rng.integers(250, 340)) + np.r_[0, np.cumsum(dy)]
+        lanes.append((x.astype(np.int64), y.astype(np.int64)))
+    px = np.concatenate([p for p, _ in lanes])
+    py = np.concatenate([q for _, q in lanes])
+    runs = _raster.rasterize_batch(px, py, np.array([len(p) for p, _ in lanes]), size, width)
+    for k, (x, y) in enumerate(lanes):
+        ref = _raster.draw_lane_reference(x, y, size, width)
+        assert np.array_equal(runs.shape(k).to_mask(size), ref), (width, k)

@@ -416,6 +416,7 @@ EMPTY = LaneShape(0, None)
 
 # unit steps between 8-neighbours, indexed by (dx + 1) * 3 + (dy + 1)
 _DIRS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+_DIAGONAL = [k for k, (dx, dy) in enumerate(_DIRS) if dx and dy]
 _BIG = 1 << 40
 
 
@@ -1181,7 +1182,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         # corner pixels of the decomposed diagonal steps: interior ones, then those near a border
         di = np.flatnonzero(diag & ~nearb & ~is_extra)
         kd = (sx[di] + 1) * 3 + sy[di] + 1
-        _corners(di, lane_of(di), kd, kd, kd, px, py, size, dec, fast, left, right)
+        _corners_interior(di, lane_of(di), kd, px, py, H, dec, fast, left, right)
         dn = np.flatnonzero(diag & nearb & ~is_extra)
         pos = np.searchsorted(nb, dn)
         kd = (sx[dn] + 1) * 3 + sy[dn] + 1
@@ -1519,6 +1520,31 @@ def _corners(idx: np.ndarray, lane: np.ndarray, k: np.ndarray, vx: np.ndarray, v
             row = y0 + rows[k, s]
             use = (np.abs(v) < _B32) & (np.abs(vals[vy, s]) < _B32) & (row >= 0) & (row < H)
             op.at(dst.ravel(), (lane * H + row)[use], xs[use] + v[use])
+
+
+def _corners_interior(idx: np.ndarray, lane: np.ndarray, k: np.ndarray, px: np.ndarray, py: np.ndarray,
+                      H: int, dec: _Decomposition, fast: np.ndarray, left: np.ndarray, right: np.ndarray
+                      ) -> None:
+    """:func:`_corners` of diagonal unit steps whose start is more than ``near`` pixels from every border.
+
+    Such a step uses its own direction's stamp (no variant), its corner rows (offsets within
+    ``-R..R``) lie inside the image and its x needs no clamp, so the per-slot tests go; both slots of a
+    side may be added in any order (``minimum``/``maximum``).
+    """
+    if not fast.all():
+        use_lane = fast[lane]
+        idx, lane, k = idx[use_lane], lane[use_lane], k[use_lane]
+    base = lane * H + py[idx]
+    xs = px[idx]
+    for rows, vals, op, dst in ((dec.rows_l, dec.val_l, np.minimum, left),
+                                (dec.rows_r, dec.val_r, np.maximum, right)):
+        for s in range(rows.shape[1]):
+            cell = base + rows[:, s].take(k)
+            v = xs + vals[:9, s].take(k)
+            if not (np.abs(vals[_DIAGONAL, s]) < _B32).all():  # a slot some direction does not use
+                keep = np.abs(v - xs) < _B32
+                cell, v = cell[keep], v[keep]
+            op.at(dst.ravel(), cell, v)
 
 
 @lru_cache(maxsize=16)
