@@ -654,17 +654,43 @@ def _match_flat(mats: list[np.ndarray], vals: np.ndarray, pimg: np.ndarray, a: n
     """:func:`match_counts` of every image from :func:`_iou_flat`'s output -> (I, 3) int64 (tp, fp, fn).
 
     Where the positive pairs of an image form a matching (the usual case) every maximum-weight assignment
-    takes all of them, so TPs are counted directly; other images are matched one by one.
+    takes all of them, so TPs are counted directly. So it does where each pair above the threshold
+    outweighs the largest other IoU of its GT lane and of its predicted lane together: an assignment
+    without such a pair gains by swapping it in, so every maximum-weight assignment holds all of them
+    (and no other pair above the threshold). Other images are matched one by one.
     """
     I = len(n_gt)
     pos = vals > 0  # NaN is not
     lane_img = np.repeat(np.arange(I), n_gt + n_pred)
     shared = (np.bincount(a[pos], minlength=L) > 1) | (np.bincount(b[pos], minlength=L) > 1)
     hard = np.bincount(lane_img[shared], minlength=I) > 0
-    tp = np.bincount(pimg[vals > threshold], minlength=I)
+    above = vals > threshold
+    tp = np.bincount(pimg[above], minlength=I)
+    if hard.any():
+        w = np.where(pos, vals, 0.0)
+        # margin: far above the solver's rounding, so its choice cannot differ from the exact optimum
+        weak = above & ~(w > _max_of_others(a, w) + _max_of_others(b, w) + 1e-9)
+        hard &= np.bincount(pimg[weak], minlength=I) > 0
     for i in np.flatnonzero(hard).tolist():
         tp[i] = match_counts(mats[i], threshold)[0]
     return np.stack([tp, n_pred - tp, n_gt - tp], axis=1)
+
+
+def _max_of_others(key: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per element, the largest ``w`` (>= 0) among the other elements with the same ``key`` (0 if none)."""
+    if not len(w):
+        return w
+    order = np.lexsort((w, key))
+    k, v = key[order], w[order]
+    last = np.ones(len(k), bool)
+    last[:-1] = k[1:] != k[:-1]
+    end = np.flatnonzero(last)
+    group = np.cumsum(np.r_[True, last[:-1]]) - 1
+    top = v[end]
+    second = np.where((end > 0) & (k[end - 1] == k[end]), v[end - 1], 0.0)
+    out = np.empty(len(w))
+    out[order] = np.where(last, second[group], top[group])
+    return out
 
 
 def _iou_from_shapes(ga: list[_raster.LaneShape | None], pa: list[_raster.LaneShape | None]) -> np.ndarray:
