@@ -172,6 +172,37 @@ def test_parse_official_rules() -> None:
     assert C.parse_lines("") == [] and len(C.parse_lines("1 2 3 4")) == 1
 
 
+def _random_token(rng: np.random.Generator) -> str:
+    kind = int(rng.integers(0, 8))
+    if kind == 0:  # long mantissas: correct rounding matters
+        return f"{'-' if rng.random() < 0.5 else ''}{rng.integers(0, 10**9)}{rng.integers(0, 10**9):09d}." \
+               f"{rng.integers(0, 10**9):09d}"
+    if kind == 1:
+        return str(rng.choice(["1-2", "1e", "1.2.3", "-", ".", "+", "1+2", "e5", "--1", "1e5", "2E-3", "+.5",
+                               "5.", "-0", "1e400", "1e-400", "00012.5000", "-.0e+1", "1..2", "-1-1"]))
+    return f"{rng.uniform(-3000, 3000):.{int(rng.integers(0, 7))}f}"
+
+
+def test_plain_floats_equal_float_per_token() -> None:
+    """numpy's text reader gives float()'s values bit for bit, or None exactly when float() fails."""
+    rng = np.random.default_rng(5)
+    for t in range(600):
+        n = int(rng.integers(0, 40))
+        odd = 0.02 if t % 2 else 0.5  # share of unusual tokens
+        toks = [_random_token(rng) if rng.random() < odd else f"{rng.uniform(0, 1640):.3f}" for _ in range(n)]
+        seps = rng.choice([" ", "  ", "\t", "\n", " \n"], n)
+        text = "".join(f"{a}{b}" for a, b in zip(toks, seps)).encode()
+        try:
+            want = np.array([float(v) for v in toks], np.float64)
+        except ValueError:
+            want = None
+        got = C._plain_floats(text, n)
+        if want is None:
+            assert got is None, text
+        else:
+            assert got is not None and np.array_equal(got.view(np.int64), want.view(np.int64)), text
+
+
 def test_strict_parse_names_file_and_line() -> None:
     with pytest.raises(DataError, match=r"pred\.lines\.txt:2: odd number"):
         C.parse_lines("1 2 3 4\n1 2 3\n", "pred.lines.txt", strict=True)
