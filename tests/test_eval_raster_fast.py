@@ -130,3 +130,29 @@ def test_interior_diagonal_steps_match_reference(width: int) -> None:
     for k, (x, y) in enumerate(lanes):
         ref = _raster.draw_lane_reference(x, y, size, width)
         assert np.array_equal(runs.shape(k).to_mask(size), ref), (width, k)
+
+
+def test_lane_pixels_output_meets_rasterize_batch_deduped() -> None:
+    """lane_pixels repeats no point within a lane (what ``deduped=True`` lets rasterize_batch assume), and
+    both ways give the same runs, lanes with repeated points (NaN splines) and 2-point lanes included."""
+    from lanekd.evaluate import culane as C
+
+    rng = np.random.default_rng(33)
+    lanes = []
+    for i in range(40):
+        n = int(rng.integers(2, 30))
+        y = np.sort(rng.uniform(200, 600, n))[::-1]
+        x = np.cumsum(rng.normal(0, 3 if i % 3 else 0.2, n)) + rng.uniform(-100, 1740)
+        lane = np.stack([x, y], axis=1).astype(np.float32)
+        if i % 5 == 0:
+            lane = np.insert(lane, 1, lane[1], axis=0)  # a repeated point
+        lanes.append(lane)
+    px, py, counts, _ = C.lane_pixels(np.concatenate(lanes), np.array([len(v) for v in lanes]))
+    same = np.ones(len(px) - 1, bool)
+    same[np.cumsum(counts)[:-1] - 1] = False
+    assert not ((px[1:] == px[:-1]) & (py[1:] == py[:-1]) & same).any()
+    size = (590, 1640)
+    a = _raster.rasterize_batch(px, py, counts, size, 30, deduped=True)
+    b = _raster.rasterize_batch(px, py, counts, size, 30)
+    assert np.array_equal(a.left, b.left) and np.array_equal(a.right, b.right)
+    assert np.array_equal(a.area, b.area) and a.masks.keys() == b.masks.keys()

@@ -1043,7 +1043,7 @@ def _ragged_arange(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tuple[int, int],
-                    width: int) -> RowRuns:
+                    width: int, deduped: bool = False) -> RowRuns:
     """Rasterise K lanes at once, pixel-identical to :func:`draw_lane_reference` for each.
 
     The common lane (a y-monotone chain of unit steps) is the union of the cap disks of all its points
@@ -1057,6 +1057,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
         counts: (K,) points per lane.
         size: canvas (H, W).
         width: thickness (>= 2).
+        deduped: no lane repeats a point consecutively (``lane_pixels`` output): skip that check.
 
     Returns:
         :class:`RowRuns` of the K lanes.
@@ -1066,7 +1067,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     K = len(counts)
     # int32 arithmetic below; lanes with a coordinate beyond 2**29 (INT_MIN included) go to the painter
     px, py = np.asarray(px, np.int32), np.asarray(py, np.int32)
-    if len(px) > 1:  # drop consecutive repeated points (a zero-length segment only repeats a cap)
+    if len(px) > 1 and not deduped:  # drop consecutive repeats (a zero-length segment only repeats a cap)
         keep = np.ones(len(px), bool)
         keep[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1])
         first = np.cumsum(counts) - counts
@@ -1096,7 +1097,8 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     if not (st.ok and dec.ok):
         slow[:] = True
     lim = 1 << 29
-    if n and (min(px.min(), py.min()) < -lim or max(px.max(), py.max()) > lim):
+    lo, hi = (min(px.min(), py.min()), max(px.max(), py.max())) if n else (0, 0)
+    if lo < -lim or hi > lim:
         bad = np.flatnonzero((np.abs(px.astype(np.int64)) > lim) | (np.abs(py.astype(np.int64)) > lim))
         slow[lane_of(bad)] = True
     two = np.flatnonzero(counts >= 2)
@@ -1146,7 +1148,7 @@ def rasterize_batch(px: np.ndarray, py: np.ndarray, counts: np.ndarray, size: tu
     # slow lanes: every segment drawn exactly, rows merged; lanes with a hole, a single point or huge
     # coordinates (INT_MIN) are painted on a bitmap
     huge = np.zeros(K, bool)
-    if n and (min(px.min(), py.min()) < -_EXACT_LIM or max(px.max(), py.max()) > _EXACT_LIM):
+    if lo < -_EXACT_LIM or hi > _EXACT_LIM:
         bad = np.flatnonzero((np.abs(px.astype(np.int64)) > _EXACT_LIM)
                              | (np.abs(py.astype(np.int64)) > _EXACT_LIM))
         huge[lane_of(bad)] = True

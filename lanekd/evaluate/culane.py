@@ -659,7 +659,7 @@ def _iou_flat(pts: np.ndarray, lane_len: np.ndarray, n_gt: np.ndarray, n_pred: n
     if len(drawn) and use.any():
         px, py, counts, order = lane_pixels(pts[np.repeat(valid, lane_len)],
                                             lane_len[drawn])
-        runs = _raster.rasterize_batch(px, py, counts, size, width)
+        runs = _raster.rasterize_batch(px, py, counts, size, width, deduped=True)
         rank = np.zeros(len(lane_len), np.int64)
         rank[drawn[order]] = np.arange(len(drawn))  # lane i is row rank[i] of the runs
         ra, rb = rank[a[use]], rank[b[use]]
