@@ -101,8 +101,25 @@ def _echo(message: str, err: bool = False) -> None:
 
 
 def json_text(obj: Any) -> str:
-    """The ``--json`` document of ``obj`` (paths as text, arrays as lists)."""
-    return json.dumps(obj, indent=2, default=_json_default)
+    """The ``--json`` document of ``obj`` (paths as text, arrays as lists, NaN/inf as null).
+
+    The first two levels of dicts are indented; anything deeper is written on one line. Besides
+    keeping a per-image table at one image per line, this lets json's C encoder write the bulk:
+    with ``indent`` it falls back to the pure-Python one (0.09 s for 3000 CULane images of 5-8
+    lanes, against 0.02 s).
+    """
+    try:
+        return _indented(obj, 0, allow_nan=False)
+    except ValueError:  # NaN or inf somewhere: rare, so only then walk the document
+        return _indented(json_safe(obj), 0, allow_nan=True)
+
+
+def _indented(obj: Any, level: int, allow_nan: bool) -> str:
+    if level < 2 and isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
+        pad = "  " * (level + 1)
+        items = [f"{pad}{json.dumps(k)}: {_indented(v, level + 1, allow_nan)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
+    return json.dumps(obj, default=_json_default, allow_nan=allow_nan)
 
 
 def _json_default(o: Any) -> Any:
@@ -121,6 +138,8 @@ def json_safe(obj: Any) -> Any:
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (int, float)):  # numpy arrays and scalars
+        return json_safe(obj.tolist())
     return obj
 
 
@@ -141,7 +160,7 @@ def run_evaluate(bench: Any, metric: str | None, gt: Path, pred: Path, *, list_f
         echo(f"warning: {message}", err=True)  # also with --json: never score silently
     table = None if as_json or quiet else bench.format(result, opts)
     if as_json:
-        echo(json_text(json_safe(result)))
+        echo(json_text(result))
     elif quiet or isinstance(table, str):
         echo(bench.summary(result, opts) if quiet else table)
     else:

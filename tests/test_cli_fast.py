@@ -96,3 +96,25 @@ def test_evaluate_imports_no_typer_torch_or_scipy(tmp_path):
             "sys.exit(rc or len(heavy))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_json_text_round_trips_and_writes_deep_tables_one_entry_per_line() -> None:
+    import json
+    import math
+
+    import numpy as np
+
+    doc = {"benchmark": "culane", "path": Path("a/b"), "overall": {"tp": 3, "f1": 0.5, "nan": math.nan},
+           "images": {f"img{i}": {"tp": i, "iou": [[0.25, None], [math.inf, 1.0]]} for i in range(3)},
+           "array": np.array([1.5, np.nan]), "ints": {1: "non-str key"}, "empty": {}}
+    want = {"benchmark": "culane", "path": "a/b", "overall": {"tp": 3, "f1": 0.5, "nan": None},
+            "images": {f"img{i}": {"tp": i, "iou": [[0.25, None], [None, 1.0]]} for i in range(3)},
+            "array": [1.5, None], "ints": {"1": "non-str key"}, "empty": {}}
+    text = cli_fast.json_text(doc)
+    assert json.loads(text) == want  # strict JSON: NaN / inf would not parse as null
+    assert "NaN" not in text and "Infinity" not in text
+    lines = text.splitlines()
+    assert '    "img1": {"tp": 1, "iou": [[0.25, null], [null, 1.0]]},' in lines
+    assert '  "benchmark": "culane",' in lines
+    clean = {"a": {"b": [1, 2]}, "c": 1.0}
+    assert json.loads(cli_fast.json_text(clean)) == clean
