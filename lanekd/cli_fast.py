@@ -109,17 +109,17 @@ def json_text(obj: Any) -> str:
     lanes, against 0.02 s).
     """
     try:
-        return _indented(obj, 0, allow_nan=False)
+        return _indented(obj, 0)
     except ValueError:  # NaN or inf somewhere: rare, so only then walk the document
-        return _indented(json_safe(obj), 0, allow_nan=True)
+        return _indented(json_safe(obj), 0)
 
 
-def _indented(obj: Any, level: int, allow_nan: bool) -> str:
+def _indented(obj: Any, level: int) -> str:
     if level < 2 and isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
         pad = "  " * (level + 1)
-        items = [f"{pad}{json.dumps(k)}: {_indented(v, level + 1, allow_nan)}" for k, v in obj.items()]
+        items = [f"{pad}{json.dumps(k)}: {_indented(v, level + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
-    return json.dumps(obj, default=_json_default, allow_nan=allow_nan)
+    return json.dumps(obj, default=_json_default, allow_nan=False)
 
 
 def _json_default(o: Any) -> Any:
