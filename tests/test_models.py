@@ -388,3 +388,15 @@ def test_bench_models_script_smoke(capsys) -> None:
     assert rows[("scnn", 1)]["params_vs_enet_sad"] > 10
     assert rows[("scnn", 2)]["fps"] == pytest.approx(2e3 / rows[("scnn", 2)]["ms_per_batch"])
     assert bench.main(["--models", "nope"]) == 1
+
+
+@pytest.mark.parametrize("name", ["enet-sad", "erfnet", "resnet18"])
+def test_resize_exist_accepts_other_sizes(name: str) -> None:
+    model = build_model(name, input_size=(32, 64), seed=0).eval()
+    with pytest.raises(ConfigError, match="built for input size 32x64"):
+        model(torch.randn(1, 3, 16, 32))
+    small = model(torch.randn(2, 3, 16, 32), resize_exist=True)
+    assert small.seg.shape == (2, 5, 16, 32) and small.exist.shape == (2, 4)
+    x = torch.randn(1, 3, 32, 64)
+    with torch.no_grad():  # at the built size the flag changes nothing
+        assert torch.equal(model(x).exist, model(x, resize_exist=True).exist)

@@ -119,26 +119,38 @@ class LaneNet(nn.Module):
         """
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, return_features: bool = False) -> LaneOutput:
+    def forward(self, x: torch.Tensor, return_features: bool = False, resize_exist: bool = False
+                ) -> LaneOutput:
         """Segment lanes.
 
         Args:
             x: ``(B, in_channels, H, W)`` normalised image (or one-hot label map for LGAD teachers).
             return_features: also return the named encoder features (``block1..block4``, ``encoder``).
+            resize_exist: accept an input of another size than the model was built for by resizing
+                the existence branch's input map (bilinear) to the built size's ``H/8 x W/8``;
+                progressive-resize training uses it for its smaller early iterations. Without it
+                such an input is a :class:`ConfigError`.
 
         Returns:
             :class:`LaneOutput` with ``seg`` ``(B, C, H, W)`` logits, ``exist`` ``(B, L)`` logits or
             ``None``, and ``features`` (empty unless requested).
         """
         size = (int(x.shape[-2]), int(x.shape[-1]))
-        if self.exist is not None and not torch.jit.is_tracing() and size != tuple(self.input_size):
+        other_size = size != tuple(self.input_size)
+        if (self.exist is not None and other_size and not resize_exist
+                and not torch.jit.is_tracing()):
             raise ConfigError(f"model built for input size {self.input_size[0]}x{self.input_size[1]} "
                               f"(existence branch), got {size[0]}x{size[1]}")
         feats: dict[str, torch.Tensor] | None = {} if return_features else None
         seg, exist_in = self._forward(x, feats)
         if seg.shape[-2:] != x.shape[-2:]:
             seg = F.interpolate(seg, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        exist = self.exist(exist_in) if self.exist is not None and exist_in is not None else None
+        exist = None
+        if self.exist is not None and exist_in is not None:
+            if other_size and resize_exist:
+                built = (self.input_size[0] // 8, self.input_size[1] // 8)
+                exist_in = F.interpolate(exist_in, size=built, mode="bilinear", align_corners=False)
+            exist = self.exist(exist_in)
         return LaneOutput(seg, exist, feats if feats is not None else {})
 
 
