@@ -267,6 +267,63 @@ class _StopAt(HookBase):
             self.trainer.stop_signal = signal.SIGINT
 
 
+def test_scale_batch_keeps_label_values():
+    from lanekd.engine.trainer import progressive_size, scale_batch
+
+    assert progressive_size((144, 400), 256) == (96, 256) and progressive_size((288, 800), 256) == (96, 256)
+    assert progressive_size((590, 1640), 512) == (184, 512) and progressive_size((16, 64), 16) == (8, 16)
+    label = torch.randint(0, 5, (2, 144, 400))
+    label[:, :10] = 255
+    batch = {"image": torch.rand(2, 3, 144, 400), "label": label, "exist": torch.ones(2, 4)}
+    small = scale_batch(batch, (96, 256))
+    assert small["image"].shape == (2, 3, 96, 256) and small["label"].shape == (2, 96, 256)
+    assert small["label"].dtype == label.dtype and small["exist"] is batch["exist"]
+    assert set(small["label"].unique().tolist()) <= set(label.unique().tolist())
+    assert (small["label"][:, :6] == 255).all() and (small["label"][:, 7:] != 255).all()
+    assert small["image"].min() >= 0 and small["image"].max() <= 1  # antialiased bilinear: no overshoot
+
+
+def test_progressive_resize_schedule(tmp_path, capsys):
+    """The first progressive_fraction of the iterations see scaled inputs (with resize_exist)."""
+    seen: list[tuple[tuple[int, int], bool]] = []
+
+    class Recording(TinyLaneNet):
+        def forward(self, x, return_features=False, resize_exist=False):
+            seen.append((tuple(x.shape[-2:]), resize_exist))
+            return super().forward(x, return_features)
+
+    def run(name: str, **kw) -> None:
+        seen.clear()
+        torch.manual_seed(0)
+        res = train(tiny_cfg(tmp_path / name, iters=8, **kw), model=Recording(),
+                    train_set=TinyLanes(size=(32, 64)),
+                    data_attrs={"num_classes": 5, "num_slots": 4, "size": [32, 64]})
+        assert res.iterations == 8
+
+    run("p", progressive_width=32, progressive_fraction=0.75, quiet=False)
+    assert seen == [((16, 32), True)] * 6 + [((32, 64), False)] * 2
+    assert "progressive resizing: iterations 1-6 at 16x32, then 32x64" in capsys.readouterr().err
+    run("off", progressive_width=0)
+    assert seen == [((32, 64), False)] * 8
+    run("wider", progressive_width=64)  # not narrower than the data: nothing to scale
+    assert seen == [((32, 64), False)] * 8
+    for bad in ({"progressive_width": -8}, {"progressive_width": 30}, {"progressive_fraction": 2.0}):
+        with pytest.raises(ConfigError, match="progressive"):
+            TrainConfig(iters=5, **bad).resolved().validate()
+
+
+def test_fast_recipe_resizes_only_from_scratch_without_teacher():
+    def width(**kw) -> int:
+        return TrainConfig(iters=5, **kw).resolved().progressive_width
+
+    assert width() == 256 and width(methods=["sad"]) == 256
+    assert width(recipe="paper") == 0 and width(init="x.pt") == 0
+    assert width(methods=["kd"], teacher="t.pt") == 0 and width(methods=["sad", "lgad"], teacher="t.pt") == 0
+    assert width(init="x.pt", progressive_width=128) == 128  # an explicit flag wins
+    with pytest.raises(ConfigError, match="trains without a teacher; kd needs one"):
+        TrainConfig(iters=5, methods=["kd"], teacher="t.pt", progressive_width=256).resolved().validate()
+
+
 def test_resume_is_bit_identical(tmp_path):
     full = run_tiny(tmp_path / "full", iters=10)
     from lanekd.engine import TrainingInterrupted

@@ -219,3 +219,44 @@ def test_scaled_lr_is_announced(cli, tiny, tmp_path):
         "--scale-lr",
     )
     assert code == 0 and "scaled linearly" in err
+
+
+def test_progressive_resize_cli_trains_small_then_full(cli, tiny, tmp_path):
+    """ENet-SAD with SAD, first 3 of 4 iterations at 32x80 (its existence head built for 64x160)."""
+    out = tmp_path / "prog"
+    code, stdout, err = cli(
+        "distill", "--method", "sad", "--data", tiny["train"], "--val", tiny["val"], "--iters", "4",
+        "--batch-size", "4", "--workers", "0", "--progressive-width", "80", "--out", out, "--json",
+    )
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["iterations"] == 4 and 0.0 <= res["final_value"] <= 1.0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["progressive_width"] == 80 and cfg["progressive_fraction"] == 0.75
+    code, _, err = cli(
+        "distill", "--method", "kd", "--teacher", out / "last.pt", "--data", tiny["train"], "--iters", "1",
+        "--progressive-width", "80", "--out", tmp_path / "kd",
+    )
+    assert code == 1 and "--progressive-width trains without a teacher; kd needs one" in err
+    assert "Traceback" not in err
+
+
+def test_bench_recipe_script_smoke(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_recipe.py"
+    spec = importlib.util.spec_from_file_location("bench_recipe", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    try:
+        rows = bench.main(["--iters", "8", "--seeds", "0", "--n-train", "8", "--n-val", "2", "--work",
+                           str(tmp_path), "--threads", str(threads)])
+    finally:
+        torch.set_num_threads(threads)
+    assert [r["name"] for r in rows] == ["full-s0", "progressive-s0"]
+    assert all(0.0 <= r["final_f1"] <= 1.0 and len(r["curve"]) == 8 for r in rows)
+    configs = [json.loads((tmp_path / "runs" / n / "config.json").read_text())
+               for n in ("full-s0", "progressive-s0")]
+    assert [c["progressive_width"] for c in configs] == [0, 256]
+    assert "progressive / full-size: wall x" in capsys.readouterr().out

@@ -39,7 +39,7 @@ from lanekd.engine.hooks import (
 from lanekd.engine.losses import LaneLoss
 from lanekd.engine.optim import build_optimizer, build_scheduler
 from lanekd.engine.sampler import ResumableBatchSampler
-from lanekd.engine.trainer import Trainer, seed_all, signal_handlers
+from lanekd.engine.trainer import Trainer, progressive_size, seed_all, signal_handlers
 from lanekd.errors import ConfigError, LaneKDError
 from lanekd.utils.io import check_output_dir, jsonable
 
@@ -228,6 +228,7 @@ def run(ctx: RunContext) -> TrainResult:
         loader_generator=gen,
         checkpoint_extra={"model_args": model_args, "data_attrs": ctx.data_attrs, "config": resolved},
         quiet=cfg.quiet,
+        progressive=(cfg.progressive_width, round(cfg.progressive_fraction * max_iter)),
     )
     if ctx.resume is not None:
         trainer.load_state_dict(ctx.resume)
@@ -235,6 +236,12 @@ def run(ctx: RunContext) -> TrainResult:
             print(f"{ctx.last_path}: already at iteration {trainer.iter} of {max_iter}", file=sys.stderr)
     if dctx.is_main:
         (ctx.out_dir / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        size = ctx.data_attrs.get("size")
+        if trainer.progressive_iters and size and int(size[1]) > cfg.progressive_width and not cfg.quiet:
+            h, w = progressive_size((int(size[0]), int(size[1])), cfg.progressive_width)
+            print(f"progressive resizing: iterations 1-{trainer.progressive_iters} at {h}x{w}, then "
+                  f"{int(size[0])}x{int(size[1])} (--progressive-width 0: full size throughout)",
+                  file=sys.stderr)
         if cfg.scale_lr and not cfg.quiet:
             print(
                 f"lr scaled linearly with the global batch: {cfg.lr} x {cfg.batch_size}/12 = {lr:.6g}",

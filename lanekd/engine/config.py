@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lanekd.distill.methods import check_teacher_given, parse_methods
+from lanekd.distill.methods import check_teacher_given, get_method, parse_methods
 from lanekd.errors import ConfigError
 
 #: The batch size the reference learning rate refers to (SAD/SCNN papers: batch 12, lr 0.01).
@@ -34,9 +34,10 @@ def _meta(panel: str, text: str, **extra: Any) -> dict[str, Any]:
 #: (docs/training.md), with per-model learning rates under "lr".
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True,
-              "schedule": "poly", "warmup_iters": 0, "batch_size": 12},
+              "schedule": "poly", "warmup_iters": 0, "batch_size": 12, "progressive_width": 0},
     "fast": {"optimizer": "sgd", "lr": {"default": 0.5}, "momentum": 0.9, "weight_decay": 1e-4,
-             "nesterov": False, "schedule": "poly", "warmup_iters": 100, "batch_size": 8},
+             "nesterov": False, "schedule": "poly", "warmup_iters": 100, "batch_size": 8,
+             "progressive_width": 256},
 }
 #: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
 ADAMW_LR = 2e-3
@@ -126,6 +127,14 @@ class TrainConfig:
         "Schedule", "Linear learning-rate warm-up iterations (fast: 100, paper: 0).", min=0))
     warmup_factor: float = field(default=0.1, metadata=_meta(
         "Schedule", "Learning-rate multiplier at iteration 0 of the linear warm-up."))
+    progressive_width: int | None = field(default=None, metadata=_meta(
+        "Schedule", "Progressive resizing: train the first --progressive-fraction of the iterations "
+        "on inputs scaled down to this width (height alike; 144x400 -> 96x256 at 256; images bilinear, "
+        "labels nearest), then at the data's size; 0 = off. Validation always runs at the data's "
+        "size. fast: 256 when training from scratch without a teacher, else off; paper: off.",
+        metavar="W", min=0))
+    progressive_fraction: float = field(default=0.75, metadata=_meta(
+        "Schedule", "Share of the iterations trained at --progressive-width."))
 
     # supervised loss (SAD paper, Sec. 3.4; docs/training.md)
     background_weight: float = field(default=0.4, metadata=_meta(
@@ -172,7 +181,8 @@ class TrainConfig:
         """A copy with every schedule option left ``None`` filled from :data:`RECIPES`.
 
         The fast recipe's learning rate depends on the model (``RECIPES["fast"]["lr"]``) and on
-        the optimiser: AdamW chosen without ``--lr`` gets :data:`ADAMW_LR`.
+        the optimiser: AdamW chosen without ``--lr`` gets :data:`ADAMW_LR`. Its progressive
+        resizing applies to runs from scratch without a teacher (``init`` unset, no teacher method).
         """
         if self.recipe not in RECIPES:
             raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
@@ -182,6 +192,10 @@ class TrainConfig:
                      "batch_size"):
             if getattr(out, name) is None:
                 setattr(out, name, rec[name])
+        if out.progressive_width is None:  # fine-tuning and teachers' targets stay at full size
+            names = parse_methods(out.methods) if out.methods else []
+            taught = any(get_method(n).needs_teacher for n in names)
+            out.progressive_width = 0 if out.init or taught else rec["progressive_width"]
         if out.lr is None:
             if out.optimizer != rec["optimizer"]:
                 out.lr = ADAMW_LR if out.optimizer == "adamw" else RECIPES["paper"]["lr"]
@@ -230,6 +244,16 @@ class TrainConfig:
             raise ConfigError(f"--clip-grad must be positive, got {self.clip_grad}")
         if self.warmup_iters < 0 or not 0 < self.warmup_factor <= 1:
             raise ConfigError("--warmup-iters must be >= 0 and the warm-up factor in (0, 1]")
+        if self.progressive_width is None or self.progressive_width < 0:
+            raise ConfigError("--progressive-width must be >= 0 (0: off); validate the resolved() config")
+        if self.progressive_width % 8 or not 0 <= self.progressive_fraction <= 1:
+            raise ConfigError("--progressive-width must be a multiple of 8 and --progressive-fraction "
+                              "in [0, 1]")
+        if self.progressive_width and self.methods:
+            taught = [n for n in parse_methods(self.methods) if get_method(n).needs_teacher]
+            if taught:
+                raise ConfigError(f"--progressive-width trains without a teacher; {', '.join(taught)} "
+                                  "needs one (use --progressive-width 0)")
 
     def effective_lr(self) -> float:
         """The base learning rate after optional linear scaling with the global batch."""

@@ -207,6 +207,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             init=b["init"],
             lr=b["lr"],
             warmup_iters=b["warmup_iters"],
+            # every network at full size throughout: the teacher methods cannot train progressively,
+            # and a comparison of methods needs one schedule
+            progressive_width=0,
         )
         base.update(kw)
         return TrainConfig(**base)

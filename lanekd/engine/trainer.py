@@ -45,6 +45,29 @@ class TrainingDiverged(LaneKDError):
     """The loss became NaN or infinite; the last good checkpoint is kept untouched."""
 
 
+def progressive_size(size: tuple[int, int], width: int, multiple: int = 8) -> tuple[int, int]:
+    """``(H, W)`` scaled to ``width`` (height alike, rounded to a multiple of ``multiple``)."""
+    h, w = size
+    return max(multiple, round(h * width / w / multiple) * multiple), width
+
+
+def scale_batch(batch: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """A training batch at a smaller ``size`` for progressive resizing.
+
+    ``image`` ``(B, 3, H, W)`` is resized bilinearly with antialiasing and ``label`` ``(B, H, W)``
+    by nearest neighbour (class ids and the ignore value stay exact); every other entry is passed
+    through.
+    """
+    out = dict(batch)
+    if "image" in batch:
+        out["image"] = torch.nn.functional.interpolate(
+            batch["image"], size=size, mode="bilinear", align_corners=False, antialias=True)
+    label = batch["label"]
+    out["label"] = torch.nn.functional.interpolate(
+        label[:, None].float(), size=size, mode="nearest-exact")[:, 0].to(label.dtype)
+    return out
+
+
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -65,6 +88,9 @@ class Trainer:
         forward_model: what to call in the forward (DDP and/or compiled wrapper); default ``model``.
         label_input_classes: > 0 feeds the one-hot label map instead of the image (LGAD teacher).
         checkpoint_extra: constant entries of every checkpoint (model_args, data_attrs, config).
+        progressive: ``(width, iters)``: the first ``iters`` iterations train on batches scaled
+            down to ``width`` (:func:`scale_batch`; the model gets ``resize_exist=True``); batches
+            no wider than ``width`` stay as they are.
     """
 
     def __init__(
@@ -91,6 +117,7 @@ class Trainer:
         loader_generator: torch.Generator | None = None,
         checkpoint_extra: dict[str, Any] | None = None,
         quiet: bool = False,
+        progressive: tuple[int, int] = (0, 0),
     ) -> None:
         self.model = model
         self.forward_model = forward_model if forward_model is not None else model
@@ -112,6 +139,7 @@ class Trainer:
         self.loader_generator = loader_generator
         self.checkpoint_extra = checkpoint_extra or {}
         self.quiet = quiet
+        self.progressive_width, self.progressive_iters = progressive
         self.storage = EventStorage()
         self.hooks: list[HookBase] = []
         for h in hooks:
@@ -248,6 +276,11 @@ class Trainer:
     def run_step(self, batch: dict[str, Any]) -> None:
         """One optimisation step on one batch; updates ``iter`` and ``storage.losses``."""
         batch = self._to_device(batch)
+        width = int(batch["label"].shape[-1])
+        small = self.iter < self.progressive_iters and width > self.progressive_width > 0
+        if small:
+            full = (int(batch["label"].shape[-2]), int(batch["label"].shape[-1]))
+            batch = scale_batch(batch, progressive_size(full, self.progressive_width))
         label = batch["label"]
         if self.label_input_classes:
             x = onehot_label(label, self.label_input_classes)
@@ -257,7 +290,10 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         self.model.train()
         with self._autocast():
-            out = self.forward_model(x, return_features=self._need_features)
+            if small:
+                out = self.forward_model(x, return_features=self._need_features, resize_exist=True)
+            else:
+                out = self.forward_model(x, return_features=self._need_features)
             teacher_out = {kind: src(batch, self.channels_last) for kind, src in self.teachers.items()}
             losses = self.loss_fn(out.seg, out.exist, label, batch.get("exist"))
             for d in self.distillers:

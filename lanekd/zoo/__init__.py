@@ -87,6 +87,9 @@ RECIPES: dict[str, ZooRecipe] = {
             model="enet-sad",
             description="ENet-SAD, CULane geometry (1640x590 frames) at 144x400, trained on 800 "
             "synthetic scenes, no distillation",
+            # the shipped weights were trained at full size throughout, before progressive resizing
+            # became the fast recipe's default; pinned so `zoo train` reproduces them
+            train_options={"progressive_width": 0},
         ),
         ZooRecipe(
             name="enet-sad-dashcam",
