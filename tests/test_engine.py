@@ -317,7 +317,8 @@ def test_fast_recipe_resizes_only_from_scratch_without_teacher():
         return TrainConfig(iters=5, **kw).resolved().progressive_width
 
     assert width() == 256 and width(methods=["sad"]) == 256
-    assert width(recipe="paper") == 0 and width(init="x.pt") == 0
+    assert width(model="erfnet") == 256
+    assert width(recipe="paper") == 0 and width(init="x.pt") == 0 and width(label_input=True) == 0
     assert width(methods=["kd"], teacher="t.pt") == 0 and width(methods=["sad", "lgad"], teacher="t.pt") == 0
     assert width(init="x.pt", progressive_width=128) == 128  # an explicit flag wins
     with pytest.raises(ConfigError, match="trains without a teacher; kd needs one"):

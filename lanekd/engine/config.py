@@ -182,7 +182,8 @@ class TrainConfig:
 
         The fast recipe's learning rate depends on the model (``RECIPES["fast"]["lr"]``) and on
         the optimiser: AdamW chosen without ``--lr`` gets :data:`ADAMW_LR`. Its progressive
-        resizing applies to runs from scratch without a teacher (``init`` unset, no teacher method).
+        resizing applies to runs from scratch without a teacher (``init`` unset, no teacher
+        method, not a label-input teacher).
         """
         if self.recipe not in RECIPES:
             raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
@@ -195,7 +196,7 @@ class TrainConfig:
         if out.progressive_width is None:  # fine-tuning and teachers' targets stay at full size
             names = parse_methods(out.methods) if out.methods else []
             taught = any(get_method(n).needs_teacher for n in names)
-            out.progressive_width = 0 if out.init or taught else rec["progressive_width"]
+            out.progressive_width = 0 if out.init or taught or self.label_input else rec["progressive_width"]
         if out.lr is None:
             if out.optimizer != rec["optimizer"]:
                 out.lr = ADAMW_LR if out.optimizer == "adamw" else RECIPES["paper"]["lr"]
