@@ -22,25 +22,12 @@ from pathlib import Path
 
 import torch
 
-from lanekd.data.h5 import read_attrs
-from lanekd.data.prepare import prepare_dataset
-from lanekd.data.synthetic import write_culane_layout
 from lanekd.engine import TrainConfig, train
+from lanekd.zoo import RECIPES
+from lanekd.zoo.train import prepared_split
 
-SIZE = (144, 400)
-
-
-def prepared(work: Path, split: str, n: int, seed: int, line_width: int | None) -> Path:
-    out = work / f"{split}-{SIZE[0]}x{SIZE[1]}-n{n}-seed{seed}.h5"
-    try:
-        if bool(read_attrs(out).get("complete")):
-            return out
-    except OSError:
-        pass
-    root = work / f"culane-{split}-n{n}-seed{seed}"
-    write_culane_layout(root, n, seed=seed, split=split)
-    prepare_dataset("culane", out, root=root, split=split, size=SIZE, quiet=True, line_width=line_width)
-    return out
+#: the zoo's from-scratch entry writes exactly this data (CULane layout, 144x400, seeds 100 / 200)
+DATA = RECIPES["enet-sad-synthetic"]
 
 
 def run(work: Path, name: str, train_h5: Path, val_h5: Path, iters: int, seed: int, width: int) -> dict:
@@ -66,8 +53,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    train_h5 = prepared(args.work, "train", args.n_train, 100, 10)
-    val_h5 = prepared(args.work, "val", args.n_val, 200, None)
+    train_h5 = prepared_split(DATA, args.work, "train", args.n_train, DATA.train_seed, DATA.line_width, 1)
+    val_h5 = prepared_split(DATA, args.work, "val", args.n_val, DATA.val_seed, None, 1)
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
         full = run(args.work, f"full-s{seed}", train_h5, val_h5, args.iters, seed, 0)

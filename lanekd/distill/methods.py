@@ -165,10 +165,15 @@ def teacher_kind(names: Sequence[str]) -> str:
     return kinds.pop() if kinds else "none"
 
 
+def teacher_methods(names: Sequence[str]) -> list[str]:
+    """The names in ``names`` whose method needs a teacher, in order."""
+    return [n for n in names if n != NONE and get_method(n).needs_teacher]
+
+
 def check_teacher_given(names: Sequence[str], teacher: str | None) -> None:
     """:class:`ConfigError` when ``names`` need a teacher and none is given (checked before any work)."""
     kind = teacher_kind(names)
     if kind != "none" and teacher is None:
-        needing = ",".join(n for n in names if n != NONE and get_method(n).needs_teacher)
+        needing = ",".join(teacher_methods(names))
         how = "`lanekd train-teacher --label-input`" if kind == "label" else "`lanekd train-teacher`"
         raise ConfigError(f"--method {needing} needs --teacher CKPT (train one with {how})")

@@ -39,7 +39,7 @@ from lanekd.engine.hooks import (
 from lanekd.engine.losses import LaneLoss
 from lanekd.engine.optim import build_optimizer, build_scheduler
 from lanekd.engine.sampler import ResumableBatchSampler
-from lanekd.engine.trainer import Trainer, progressive_size, seed_all, signal_handlers
+from lanekd.engine.trainer import Trainer, seed_all, signal_handlers
 from lanekd.errors import ConfigError, LaneKDError
 from lanekd.utils.io import check_output_dir, jsonable
 
@@ -237,10 +237,10 @@ def run(ctx: RunContext) -> TrainResult:
     if dctx.is_main:
         (ctx.out_dir / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
         size = ctx.data_attrs.get("size")
-        if trainer.progressive_iters and size and int(size[1]) > cfg.progressive_width and not cfg.quiet:
-            h, w = progressive_size((int(size[0]), int(size[1])), cfg.progressive_width)
-            print(f"progressive resizing: iterations 1-{trainer.progressive_iters} at {h}x{w}, then "
-                  f"{int(size[0])}x{int(size[1])} (--progressive-width 0: full size throughout)",
+        small = trainer.small_size(size) if size else None
+        if small is not None and not cfg.quiet:
+            print(f"progressive resizing: iterations 1-{trainer.progressive_iters} at {small[0]}x{small[1]}, "
+                  f"then {int(size[0])}x{int(size[1])} (--progressive-width 0: full size throughout)",
                   file=sys.stderr)
         if cfg.scale_lr and not cfg.quiet:
             print(

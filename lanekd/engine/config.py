@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lanekd.distill.methods import check_teacher_given, get_method, parse_methods
+from lanekd.distill.methods import check_teacher_given, parse_methods, teacher_methods
 from lanekd.errors import ConfigError
 
 #: The batch size the reference learning rate refers to (SAD/SCNN papers: batch 12, lr 0.01).
@@ -194,8 +194,7 @@ class TrainConfig:
             if getattr(out, name) is None:
                 setattr(out, name, rec[name])
         if out.progressive_width is None:  # fine-tuning and teachers' targets stay at full size
-            names = parse_methods(out.methods) if out.methods else []
-            taught = any(get_method(n).needs_teacher for n in names)
+            taught = teacher_methods(parse_methods(out.methods)) if out.methods else []
             out.progressive_width = 0 if out.init or taught or self.label_input else rec["progressive_width"]
         if out.lr is None:
             if out.optimizer != rec["optimizer"]:
@@ -251,7 +250,7 @@ class TrainConfig:
             raise ConfigError("--progressive-width must be a multiple of 8 and --progressive-fraction "
                               "in [0, 1]")
         if self.progressive_width and self.methods:
-            taught = [n for n in parse_methods(self.methods) if get_method(n).needs_teacher]
+            taught = teacher_methods(parse_methods(self.methods))
             if taught:
                 raise ConfigError(f"--progressive-width trains without a teacher; {', '.join(taught)} "
                                   "needs one (use --progressive-width 0)")

@@ -273,14 +273,20 @@ class Trainer:
         dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    def small_size(self, size: tuple[int, int]) -> tuple[int, int] | None:
+        """The input size of the progressive stage for data of ``size`` ``(H, W)``, or ``None``
+        when there is none (off, or the data is no wider than the stage)."""
+        h, w = int(size[0]), int(size[1])
+        if not self.progressive_iters or not 0 < self.progressive_width < w:
+            return None
+        return progressive_size((h, w), self.progressive_width)
+
     def run_step(self, batch: dict[str, Any]) -> None:
         """One optimisation step on one batch; updates ``iter`` and ``storage.losses``."""
         batch = self._to_device(batch)
-        width = int(batch["label"].shape[-1])
-        small = self.iter < self.progressive_iters and width > self.progressive_width > 0
-        if small:
-            full = (int(batch["label"].shape[-2]), int(batch["label"].shape[-1]))
-            batch = scale_batch(batch, progressive_size(full, self.progressive_width))
+        small = self.small_size(batch["label"].shape[-2:]) if self.iter < self.progressive_iters else None
+        if small is not None:
+            batch = scale_batch(batch, small)
         label = batch["label"]
         if self.label_input_classes:
             x = onehot_label(label, self.label_input_classes)
@@ -290,10 +296,8 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         self.model.train()
         with self._autocast():
-            if small:
-                out = self.forward_model(x, return_features=self._need_features, resize_exist=True)
-            else:
-                out = self.forward_model(x, return_features=self._need_features)
+            extra = {"resize_exist": True} if small is not None else {}  # stand-in models lack the flag
+            out = self.forward_model(x, return_features=self._need_features, **extra)
             teacher_out = {kind: src(batch, self.channels_last) for kind, src in self.teachers.items()}
             losses = self.loss_fn(out.seg, out.exist, label, batch.get("exist"))
             for d in self.distillers:

@@ -22,8 +22,8 @@ from lanekd.utils.io import atomic_path, write_json_atomic
 from lanekd.zoo import RECIPES, ZooRecipe, card_path, sha256, weights_path
 
 
-def _prepared(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line_width: int | None,
-              workers: int) -> Path:
+def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line_width: int | None,
+                   workers: int) -> Path:
     """Scenes of ``split`` written in the recipe's layout, then prepared (both steps skipped when
     already complete)."""
     from lanekd.data.h5 import read_attrs
@@ -36,7 +36,7 @@ def _prepared(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line
     root = work / f"{recipe.layout}-{split}-n{n}-seed{seed}{dr}"
     h, w = recipe.size
     lw = f"-lw{line_width}" if line_width else ""
-    out = work / f"{split}-{h}x{w}{lw}-seed{seed}{dr}.h5"
+    out = work / f"{split}-{h}x{w}{lw}-n{n}-seed{seed}{dr}.h5"  # n: a work folder may hold several sizes
     try:
         if bool(read_attrs(out).get("complete")):
             return out
@@ -74,8 +74,9 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train_h5 = _prepared(recipe, work, "train", recipe.n_train, recipe.train_seed, recipe.line_width, workers)
-    val_h5 = _prepared(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers)
+    train_h5 = prepared_split(recipe, work, "train", recipe.n_train, recipe.train_seed, recipe.line_width,
+                              workers)
+    val_h5 = prepared_split(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers)
     init: Path | None = None
     elapsed = 0.0
     first_init = recipe.init  # a zoo name or a file; TrainConfig.init resolves and verifies it
