@@ -506,3 +506,55 @@ def test_evaluate_model_pixel_and_f1_scores(tmp_path):
     blind = evaluate_model(_LabelEcho(0.0), h5, label_input_classes=5)
     assert blind["pixel_accuracy"] == 0.0 and blind["pixel_iou"] == 0.0
     assert blind["tp"] == 0 and blind["fn"] == perfect["tp"] + perfect["fn"]
+
+
+def test_cpu_amx_probe_reads_cpuinfo_flags(tmp_path):
+    from lanekd.engine.hardware import cpu_has_amx_bf16
+
+    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    plain.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16x\n")
+    assert cpu_has_amx_bf16(str(amx)) is True
+    assert cpu_has_amx_bf16(str(plain)) is False  # a flag is a whole word
+
+
+def test_amp_default_follows_the_cpu(monkeypatch):
+    """Unset --amp / --channels-last: bf16 + channels_last on an AMX-BF16 CPU, fp32 elsewhere;
+    an explicit choice always wins."""
+    import lanekd.engine.hardware as hw
+
+    def hw_of(native: bool, **kw) -> tuple[str | None, bool | None, str | None]:
+        monkeypatch.setattr(hw, "cpu_has_amx_bf16", lambda: native)
+        cfg = TrainConfig(iters=5, **kw).resolved()
+        cfg.validate()
+        return cfg.amp, cfg.channels_last, cfg.autocast()
+
+    assert hw_of(True) == ("bf16", True, "bf16")
+    assert hw_of(False) == ("off", False, None)
+    assert hw_of(True, amp="off") == ("off", False, None)
+    assert hw_of(True, channels_last=False) == ("bf16", False, "bf16")
+    assert hw_of(False, amp="bf16") == ("bf16", False, "bf16")
+    assert hw_of(True, device="cuda") == ("off", False, None)  # GPUs: choose --amp yourself
+    with pytest.raises(ConfigError, match="--amp must be one of bf16, fp16, off"):
+        TrainConfig(iters=5, amp="fp8").resolved().validate()
+
+
+def test_step_runs_under_the_resolved_autocast(tmp_path, monkeypatch):
+    import lanekd.engine.hardware as hw
+
+    seen: list[tuple[bool, bool]] = []
+
+    class Recording(TinyLaneNet):
+        def forward(self, x, return_features=False):
+            if self.training:
+                seen.append((torch.is_autocast_enabled("cpu"),
+                             x.is_contiguous(memory_format=torch.channels_last)))
+            return super().forward(x, return_features)
+
+    for native, want in ((True, (True, True)), (False, (False, False))):
+        monkeypatch.setattr(hw, "cpu_has_amx_bf16", lambda native=native: native)
+        seen.clear()
+        attrs = {"num_classes": 5, "num_slots": 4, "size": [32, 64]}
+        train(tiny_cfg(tmp_path / str(native), iters=2, amp=None, channels_last=None), model=Recording(),
+              train_set=TinyLanes(size=(32, 64)), data_attrs=attrs)
+        assert seen == [want, want]

@@ -218,10 +218,10 @@ def run(ctx: RunContext) -> TrainResult:
         teachers=teachers,
         forward_model=forward_wrapper(ctx, model),
         device=ctx.device,
-        amp=cfg.amp,
-        scaler=torch.amp.GradScaler(ctx.device.type) if cfg.amp == "fp16" else None,
+        amp=cfg.autocast(),
+        scaler=torch.amp.GradScaler(ctx.device.type) if cfg.autocast() == "fp16" else None,
         clip_grad=cfg.clip_grad,
-        channels_last=cfg.channels_last,
+        channels_last=bool(cfg.channels_last),
         label_input_classes=ctx.label_input_classes,
         dist_ctx=dctx,
         hooks=build_hooks(ctx),
@@ -431,10 +431,10 @@ def make_val_fn(ctx: RunContext) -> ValFn:
             cfg.val,  # type: ignore[arg-type]
             device=ctx.device,
             batch_size=max(1, min(cfg.batch_size, 16)),
-            amp=cfg.amp,
+            amp=cfg.autocast(),
             label_input_classes=ctx.label_input_classes,
             max_images=cfg.max_val_images,
-            channels_last=cfg.channels_last,
+            channels_last=bool(cfg.channels_last),
         )
 
     return evaluate
