@@ -539,7 +539,7 @@ def test_amp_default_follows_the_cpu(monkeypatch):
         TrainConfig(iters=5, amp="fp8").resolved().validate()
 
 
-def test_step_runs_under_the_resolved_autocast(tmp_path, monkeypatch):
+def test_step_runs_under_the_resolved_autocast(tmp_path, monkeypatch, capsys):
     import lanekd.engine.hardware as hw
 
     seen: list[tuple[bool, bool]] = []
@@ -555,6 +555,8 @@ def test_step_runs_under_the_resolved_autocast(tmp_path, monkeypatch):
         monkeypatch.setattr(hw, "cpu_has_amx_bf16", lambda native=native: native)
         seen.clear()
         attrs = {"num_classes": 5, "num_slots": 4, "size": [32, 64]}
-        train(tiny_cfg(tmp_path / str(native), iters=2, amp=None, channels_last=None), model=Recording(),
-              train_set=TinyLanes(size=(32, 64)), data_attrs=attrs)
+        train(tiny_cfg(tmp_path / str(native), iters=2, amp=None, channels_last=None, quiet=False),
+              model=Recording(), train_set=TinyLanes(size=(32, 64)), data_attrs=attrs)
         assert seen == [want, want]
+        said = "mixed precision: bf16 autocast + channels_last (--amp off: fp32)" in capsys.readouterr().err
+        assert said == native

@@ -242,6 +242,9 @@ def run(ctx: RunContext) -> TrainResult:
             print(f"progressive resizing: iterations 1-{trainer.progressive_iters} at {small[0]}x{small[1]}, "
                   f"then {int(size[0])}x{int(size[1])} (--progressive-width 0: full size throughout)",
                   file=sys.stderr)
+        if cfg.autocast() and not cfg.quiet:
+            layout = " + channels_last" if cfg.channels_last else ""
+            print(f"mixed precision: {cfg.autocast()} autocast{layout} (--amp off: fp32)", file=sys.stderr)
         if cfg.scale_lr and not cfg.quiet:
             print(
                 f"lr scaled linearly with the global batch: {cfg.lr} x {cfg.batch_size}/12 = {lr:.6g}",
