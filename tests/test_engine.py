@@ -560,3 +560,38 @@ def test_step_runs_under_the_resolved_autocast(tmp_path, monkeypatch, capsys):
         assert seen == [want, want]
         said = "mixed precision: bf16 autocast + channels_last (--amp off: fp32)" in capsys.readouterr().err
         assert said == native
+
+
+def test_existence_branch_learns_at_its_own_rate():
+    """The existence branch is its own optimiser group at exist_lr_scale x the base rate; the
+    schedule keeps the ratio; every parameter is optimised exactly once."""
+    from lanekd.engine.build import param_groups
+    from lanekd.engine.optim import build_optimizer, build_scheduler
+    from lanekd.models import build_model
+
+    model = build_model("enet-sad", input_size=(32, 64))
+    for name, base in (("sgd", 0.5), ("adamw", 2e-3)):
+        opt = build_optimizer(name, param_groups(model, [], 0.1), base)
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx([base, base * 0.1])
+        assert {id(p) for p in opt.param_groups[1]["params"]} == {id(p) for p in model.exist.parameters()}
+        flat = [id(p) for g in opt.param_groups for p in g["params"]]
+        assert sorted(flat) == sorted(id(p) for p in model.parameters())
+    sched = build_scheduler(opt, 10, "poly", warmup_iters=2)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    lrs = [g["lr"] for g in opt.param_groups]
+    assert 0 < lrs[0] < 2e-3 and lrs[1] == pytest.approx(lrs[0] * 0.1)
+    no_branch = build_model("enet-sad", input_size=(32, 64), num_lanes=0)
+    assert len(param_groups(no_branch, [], 0.1)) == 1
+
+
+def test_recipe_sets_the_existence_rate():
+    def scale(**kw) -> float | None:
+        cfg = TrainConfig(iters=5, **kw).resolved()
+        cfg.validate()
+        return cfg.exist_lr_scale
+
+    assert scale() == 0.1 and scale(recipe="paper") == 1.0 and scale(exist_lr_scale=0.5) == 0.5
+    with pytest.raises(ConfigError, match="--exist-lr-scale must be positive"):
+        scale(exist_lr_scale=0.0)

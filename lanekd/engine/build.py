@@ -184,8 +184,8 @@ def run(ctx: RunContext) -> TrainResult:
     seed_all(cfg.seed + 7919 * dctx.rank)  # per-process augmentation streams
 
     lr = cfg.effective_lr()
-    params = list(model.parameters()) + [p for d in distillers for p in d.parameters()]
-    optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    optimizer = build_optimizer(cfg.optimizer, param_groups(model, distillers, cfg.exist_lr_scale), lr,
+                                cfg.momentum, cfg.weight_decay, cfg.nesterov)
     sampler = ResumableBatchSampler(
         len(train_set), cfg.batch_size, seed=cfg.seed, rank=dctx.rank, world_size=dctx.world_size
     )
@@ -381,6 +381,20 @@ def build_model(ctx: RunContext) -> nn.Module:
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     return model
+
+
+def param_groups(model: nn.Module, distillers: list[nn.Module],
+                 exist_lr_scale: float) -> list[dict[str, Any]]:
+    """The optimiser's groups: the existence branch (``model.exist``) at ``exist_lr_scale`` times
+    the base rate, everything else (network, distillers' own parameters) at the base rate."""
+    exist = getattr(model, "exist", None)
+    own = {id(p) for p in exist.parameters()} if isinstance(exist, nn.Module) else set()
+    rest = [p for p in model.parameters() if id(p) not in own]
+    rest += [p for d in distillers for p in d.parameters()]
+    groups = [{"params": rest}]
+    if own:
+        groups.append({"params": list(exist.parameters()), "lr_scale": exist_lr_scale})
+    return groups
 
 
 def forward_wrapper(ctx: RunContext, model: nn.Module) -> nn.Module:

@@ -36,10 +36,11 @@ def _meta(panel: str, text: str, **extra: Any) -> dict[str, Any]:
 #: (docs/training.md), with per-model learning rates under "lr".
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True,
-              "schedule": "poly", "warmup_iters": 0, "batch_size": 12, "progressive_width": 0},
+              "schedule": "poly", "warmup_iters": 0, "batch_size": 12, "progressive_width": 0,
+              "exist_lr_scale": 1.0},
     "fast": {"optimizer": "sgd", "lr": {"default": 0.5}, "momentum": 0.9, "weight_decay": 1e-4,
              "nesterov": False, "schedule": "poly", "warmup_iters": 100, "batch_size": 8,
-             "progressive_width": 256},
+             "progressive_width": 256, "exist_lr_scale": 0.1},
 }
 #: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
 ADAMW_LR = 2e-3
@@ -143,6 +144,9 @@ class TrainConfig:
         "Loss", "Cross-entropy weight of the background class (lanes: 1)."))
     exist_weight: float = field(default=0.1, metadata=_meta(
         "Loss", "Weight of the lane-existence BCE loss."))
+    exist_lr_scale: float | None = field(default=None, metadata=_meta(
+        "Schedule", "Learning-rate factor of the existence branch (default: the recipe's; fast 0.1, "
+        "paper 1).", metavar="F"))
     iou_weight: float = field(default=0.0, metadata=_meta(
         "Loss", "Weight of the soft IoU loss (--iou-loss sets the SAD paper's 0.1)."))
 
@@ -195,7 +199,7 @@ class TrainConfig:
         rec = RECIPES[self.recipe]
         out = dataclasses.replace(self)
         for name in ("optimizer", "momentum", "weight_decay", "nesterov", "schedule", "warmup_iters",
-                     "batch_size"):
+                     "batch_size", "exist_lr_scale"):
             if getattr(out, name) is None:
                 setattr(out, name, rec[name])
         if out.progressive_width is None:  # fine-tuning and teachers' targets stay at full size
@@ -222,9 +226,11 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` for an inconsistent configuration (call on :meth:`resolved`)."""
         for name in ("optimizer", "lr", "momentum", "weight_decay", "nesterov", "schedule", "warmup_iters",
-                     "batch_size"):
+                     "batch_size", "exist_lr_scale"):
             if getattr(self, name) is None:
                 raise ConfigError(f"{name} is unset: validate the resolved() config")
+        if self.exist_lr_scale <= 0:
+            raise ConfigError(f"--exist-lr-scale must be positive, got {self.exist_lr_scale}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:

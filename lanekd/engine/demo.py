@@ -211,6 +211,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             # every network at full size throughout: the teacher methods cannot train progressively,
             # and a comparison of methods needs one schedule
             progressive_width=0,
+            # fine-tuning from the zoo weights: one rate for every layer, as the demo's figures were
+            # measured (the recipe's slower existence branch is for training from scratch)
+            exist_lr_scale=1.0 if b["init"] else None,
         )
         base.update(kw)
         return TrainConfig(**base)

@@ -22,23 +22,40 @@ from torch.optim.lr_scheduler import LambdaLR
 ONECYCLE_PEAK = 0.3  # fraction of training spent rising in the one-cycle schedule
 
 
+#: Parameters, or parameter groups (dicts with ``params`` and a ``lr_scale`` factor of the base rate).
+Params = Iterable[torch.nn.Parameter] | Iterable[dict]
+
+
+def _groups(params: Params, lr: float) -> list[dict]:
+    """Trainable parameter groups with their learning rates (``lr`` times each group's ``lr_scale``)."""
+    items = list(params)
+    if not items or not isinstance(items[0], dict):
+        items = [{"params": items}]
+    out = []
+    for g in items:
+        trainable = [p for p in g["params"] if p.requires_grad]
+        if trainable:
+            out.append({"params": trainable, "lr": lr * float(g.get("lr_scale", 1.0))})
+    return out
+
+
 def build_sgd(
-    params: Iterable[torch.nn.Parameter],
+    params: Params,
     lr: float,
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
     nesterov: bool = True,
 ) -> torch.optim.SGD:
     """SGD with momentum, weight decay on every parameter (as the Torch code) and optional Nesterov."""
-    params = [p for p in params if p.requires_grad]
     return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov and momentum > 0
+        _groups(params, lr), lr=lr, momentum=momentum, weight_decay=weight_decay,
+        nesterov=nesterov and momentum > 0,
     )
 
 
 def build_optimizer(
     name: str,
-    params: Iterable[torch.nn.Parameter],
+    params: Params,
     lr: float,
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
@@ -48,8 +65,8 @@ def build_optimizer(
     if name == "sgd":
         return build_sgd(params, lr, momentum, weight_decay, nesterov)
     if name == "adamw":
-        trainable = [p for p in params if p.requires_grad]
-        return torch.optim.AdamW(trainable, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
+        return torch.optim.AdamW(_groups(params, lr), lr=lr, betas=(momentum, 0.999),
+                                 weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -87,9 +87,10 @@ RECIPES: dict[str, ZooRecipe] = {
             model="enet-sad",
             description="ENet-SAD, CULane geometry (1640x590 frames) at 144x400, trained on 800 "
             "synthetic scenes, no distillation",
-            # the shipped weights were trained in fp32 at full size throughout, before progressive
-            # resizing and the AMX-BF16 default; pinned so `zoo train` reproduces them on any CPU
-            train_options={"progressive_width": 0, "amp": "off"},
+            # the shipped weights were trained in fp32 at full size throughout, with one learning
+            # rate for every layer, before progressive resizing, the AMX-BF16 default and the
+            # existence branch's own rate; pinned so `zoo train` reproduces them on any CPU
+            train_options={"progressive_width": 0, "amp": "off", "exist_lr_scale": 1.0},
         ),
         ZooRecipe(
             name="enet-sad-dashcam",
@@ -101,7 +102,7 @@ RECIPES: dict[str, ZooRecipe] = {
             init="enet-sad-synthetic",
             iters=400,
             restarts=0,
-            train_options={"lr": 0.1, "warmup_iters": 20, "amp": "off"},  # fp32 as shipped
+            train_options={"lr": 0.1, "warmup_iters": 20, "amp": "off", "exist_lr_scale": 1.0},  # as shipped
         ),
     )
 }
