@@ -584,6 +584,23 @@ def test_existence_branch_learns_at_its_own_rate():
     assert 0 < lrs[0] < 2e-3 and lrs[1] == pytest.approx(lrs[0] * 0.1)
     no_branch = build_model("enet-sad", input_size=(32, 64), num_lanes=0)
     assert len(param_groups(no_branch, [], 0.1)) == 1
+    assert len(param_groups(model, [], 1.0)) == 1  # the paper's single group, as before the option
+
+
+def test_resume_with_other_groups_is_a_clear_error(tmp_path):
+    """A last.pt whose optimiser has other parameter groups is refused with a one-line error."""
+    from lanekd.models import build_model
+
+    attrs = {"num_classes": 5, "num_slots": 4, "size": [32, 64]}
+
+    def run(**kw):
+        return train(tiny_cfg(tmp_path / "r", **{"iters": 2, "ckpt_every": 1, **kw}),
+                     model=build_model("enet-sad", input_size=(32, 64)),
+                     train_set=TinyLanes(size=(32, 64)), data_attrs=attrs)
+
+    run(exist_lr_scale=1.0)
+    with pytest.raises(LaneKDError, match="optimiser state does not fit this run"):
+        run(exist_lr_scale=0.1, iters=4, resume=True)
 
 
 def test_recipe_sets_the_existence_rate():

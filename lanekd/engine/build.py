@@ -386,13 +386,16 @@ def build_model(ctx: RunContext) -> nn.Module:
 def param_groups(model: nn.Module, distillers: list[nn.Module],
                  exist_lr_scale: float) -> list[dict[str, Any]]:
     """The optimiser's groups: the existence branch (``model.exist``) at ``exist_lr_scale`` times
-    the base rate, everything else (network, distillers' own parameters) at the base rate."""
+    the base rate, everything else (network, distillers' own parameters) at the base rate; one
+    group when the scale is 1 (so checkpoints from before the option still resume)."""
     exist = getattr(model, "exist", None)
-    own = {id(p) for p in exist.parameters()} if isinstance(exist, nn.Module) else set()
+    if not isinstance(exist, nn.Module) or exist_lr_scale == 1.0:
+        exist = None
+    own = {id(p) for p in exist.parameters()} if exist is not None else set()
     rest = [p for p in model.parameters() if id(p) not in own]
     rest += [p for d in distillers for p in d.parameters()]
     groups = [{"params": rest}]
-    if own:
+    if exist is not None and own:
         groups.append({"params": list(exist.parameters()), "lr_scale": exist_lr_scale})
     return groups
 
