@@ -610,5 +610,7 @@ def test_recipe_sets_the_existence_rate():
         return cfg.exist_lr_scale
 
     assert scale() == 0.1 and scale(recipe="paper") == 1.0 and scale(exist_lr_scale=0.5) == 0.5
+    lr = {m: TrainConfig(iters=5, model=m).resolved().lr for m in ("enet-sad", "erfnet", "resnet18")}
+    assert lr == {"enet-sad": 0.5, "erfnet": 0.5, "resnet18": 0.2}
     with pytest.raises(ConfigError, match="--exist-lr-scale must be positive"):
         scale(exist_lr_scale=0.0)

@@ -38,9 +38,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True,
               "schedule": "poly", "warmup_iters": 0, "batch_size": 12, "progressive_width": 0,
               "exist_lr_scale": 1.0},
-    "fast": {"optimizer": "sgd", "lr": {"default": 0.5}, "momentum": 0.9, "weight_decay": 1e-4,
-             "nesterov": False, "schedule": "poly", "warmup_iters": 100, "batch_size": 8,
-             "progressive_width": 256, "exist_lr_scale": 0.1},
+    "fast": {"optimizer": "sgd", "lr": {"default": 0.5, "resnet18": 0.2}, "momentum": 0.9,
+             "weight_decay": 1e-4, "nesterov": False, "schedule": "poly", "warmup_iters": 100,
+             "batch_size": 8, "progressive_width": 256, "exist_lr_scale": 0.1},
 }
 #: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
 ADAMW_LR = 2e-3
