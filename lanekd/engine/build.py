@@ -231,7 +231,11 @@ def run(ctx: RunContext) -> TrainResult:
         progressive=(cfg.progressive_width, round(cfg.progressive_fraction * max_iter)),
     )
     if ctx.resume is not None:
-        trainer.load_state_dict(ctx.resume)
+        try:
+            trainer.load_state_dict(ctx.resume)
+        except ValueError as e:  # torch's optimiser: other parameter groups (e.g. another --exist-lr-scale)
+            raise LaneKDError(f"{ctx.last_path}: its optimiser state does not fit this run ({e}); resume "
+                              "with the options the run was started with") from None
         if trainer.iter >= max_iter and ctx.say:
             print(f"{ctx.last_path}: already at iteration {trainer.iter} of {max_iter}", file=sys.stderr)
     if dctx.is_main:
@@ -388,16 +392,14 @@ def param_groups(model: nn.Module, distillers: list[nn.Module],
     """The optimiser's groups: the existence branch (``model.exist``) at ``exist_lr_scale`` times
     the base rate, everything else (network, distillers' own parameters) at the base rate; one
     group when the scale is 1 (so checkpoints from before the option still resume)."""
+    theirs = [p for d in distillers for p in d.parameters()]
     exist = getattr(model, "exist", None)
     if not isinstance(exist, nn.Module) or exist_lr_scale == 1.0:
-        exist = None
-    own = {id(p) for p in exist.parameters()} if exist is not None else set()
-    rest = [p for p in model.parameters() if id(p) not in own]
-    rest += [p for d in distillers for p in d.parameters()]
-    groups = [{"params": rest}]
-    if exist is not None and own:
-        groups.append({"params": list(exist.parameters()), "lr_scale": exist_lr_scale})
-    return groups
+        return [{"params": [*model.parameters(), *theirs]}]
+    own = list(exist.parameters())
+    ids = {id(p) for p in own}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": rest + theirs}, {"params": own, "lr_scale": exist_lr_scale}]
 
 
 def forward_wrapper(ctx: RunContext, model: nn.Module) -> nn.Module:

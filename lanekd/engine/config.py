@@ -138,15 +138,15 @@ class TrainConfig:
         metavar="W", min=0))
     progressive_fraction: float = field(default=0.75, metadata=_meta(
         "Schedule", "Share of the iterations trained at --progressive-width."))
+    exist_lr_scale: float | None = field(default=None, metadata=_meta(
+        "Schedule", "Learning-rate factor of the existence branch (default: the recipe's; fast 0.1, "
+        "paper 1).", metavar="F"))
 
     # supervised loss (SAD paper, Sec. 3.4; docs/training.md)
     background_weight: float = field(default=0.4, metadata=_meta(
         "Loss", "Cross-entropy weight of the background class (lanes: 1)."))
     exist_weight: float = field(default=0.1, metadata=_meta(
         "Loss", "Weight of the lane-existence BCE loss."))
-    exist_lr_scale: float | None = field(default=None, metadata=_meta(
-        "Schedule", "Learning-rate factor of the existence branch (default: the recipe's; fast 0.1, "
-        "paper 1).", metavar="F"))
     iou_weight: float = field(default=0.0, metadata=_meta(
         "Loss", "Weight of the soft IoU loss (--iou-loss sets the SAD paper's 0.1)."))
 

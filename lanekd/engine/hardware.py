@@ -13,7 +13,7 @@ def cpu_has_amx_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
     There bf16 autocast with channels_last trains ENet-SAD 1.17x faster than fp32 at the same F1;
     on CPUs without AMX (AVX2 / AVX-512 only) bf16 is emulated and several times slower
-    (docs/training.md, "CPU speed of a training step").
+    (docs/training.md, "Hardware options").
     """
     try:
         for line in Path(cpuinfo).read_text().splitlines():

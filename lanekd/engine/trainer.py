@@ -189,11 +189,7 @@ class Trainer:
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except ValueError as e:  # e.g. saved with another --exist-lr-scale (one group vs two)
-            raise LaneKDError(f"last.pt: its optimiser state does not fit this run ({e}); resume with "
-                              "the options the run was started with") from None
+        self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
