@@ -105,19 +105,34 @@ def test_zoo_train_tiny_recipe_writes_verified_weights_and_card(tmp_path, monkey
     assert zoo.resolve("tiny", root=tmp_path / "z") == tmp_path / "z" / "tiny.pt"
     assert card["sha256"] == zoo.sha256(tmp_path / "z" / "tiny.pt")
     assert 0.0 <= card["scores"]["held_out_synthetic"]["f1"] <= 1.0
+    # the card records the options the stage resolved (the machine picks the precision)
+    opts = card["stages"][0]["options"]
+    assert opts["recipe"] == "fast" and opts["exist_lr_scale"] == 0.1 and opts["amp"] in ("bf16", "off")
     # a second call resumes from the finished work folder: same weights
     code, out2, _ = cli("zoo", "train", "tiny", "--out", tmp_path / "z", "--workers", "0", "--json")
     assert code == 0 and json.loads(out2)["sha256"] == card["sha256"]
 
 
+#: Of the genuine CULane frames that have lanes, the share on which an entry must find one: the
+#: entry for dashcam video must find lanes on most; the clean-synthetic entry, whose existence
+#: branch is unsure on genuine frames (docs/zoo.md), on some.
+REAL_FRAME_SHARE = {"enet-sad-dashcam": 2 / 3, "enet-sad-synthetic": 0.2}
+
+
 @pytest.mark.parametrize("name", INSTALLED)
-def test_entry_finds_lanes_on_a_real_culane_frame(name, realdata, tmp_path, cli):
-    frame = realdata / "culane" / "driver_23_30frame" / "05151649_0422.MP4" / "00000.jpg"
-    code, out, err = cli("predict", name, frame, "--out", "-", "--format", "json")
+def test_entry_finds_lanes_on_real_culane_frames(name, realdata, cli):
+    from lanekd.evaluate.culane import read_lines_file
+
+    frames = sorted((realdata / "culane" / "driver_23_30frame").glob("*/*.jpg"))
+    with_lanes = [f for f in frames if read_lines_file(f.with_suffix(".lines.txt"))]
+    assert len(with_lanes) >= 10
+    code, out, err = cli("predict", name, *with_lanes, "--out", "-", "--format", "json")
     assert code == 0, err
-    lanes = [ln for ln in json.loads(out.splitlines()[0])["lanes"] if len(ln) >= 2]
-    assert lanes, "no lane found on a real CULane frame"
-    xs = np.concatenate([np.asarray(ln, float)[:, 0] for ln in lanes])
+    found = [[ln for ln in json.loads(line)["lanes"] if len(ln) >= 2] for line in out.splitlines()]
+    assert len(found) == len(with_lanes)
+    hit = [lanes for lanes in found if lanes]
+    assert len(hit) >= REAL_FRAME_SHARE.get(name, 2 / 3) * len(with_lanes), f"lanes on {len(hit)} frames"
+    xs = np.concatenate([np.asarray(ln, float)[:, 0] for lanes in hit for ln in lanes])
     assert ((xs > 0) & (xs < 1640)).mean() > 0.5
 
 

@@ -50,6 +50,21 @@ def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int,
     return out
 
 
+#: Training options that a recipe may leave to the machine or the recipe's defaults; the card
+#: records the values each stage actually ran with.
+RESOLVED_OPTIONS = ("recipe", "optimizer", "lr", "warmup_iters", "schedule", "progressive_width",
+                    "exist_lr_scale", "amp", "channels_last", "device")
+
+
+def resolved_options(run: Path) -> dict[str, Any]:
+    """The :data:`RESOLVED_OPTIONS` of a finished stage, read from its ``config.json``."""
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: cfg[k] for k in RESOLVED_OPTIONS if k in cfg}
+
+
 def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Path | None = None,
                 workers: int = 1, quiet: bool = False) -> dict[str, Any]:
     """Train zoo entry ``name`` and write ``NAME.pt`` and ``NAME.json`` into ``out_dir``
@@ -99,7 +114,8 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
         elapsed += float(res.get("elapsed_s") or 0.0)
         stages.append({"run": run.name, "iterations": recipe.iters,
                        "selected_iteration": res.get("best_iter"), "val_f1": res.get("best_value"),
-                       "init": init.parent.name if init else first_init})
+                       "init": init.parent.name if init else first_init,
+                       "options": resolved_options(run)})
         init = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
     best = init
     ckpt = read_checkpoint(best)
