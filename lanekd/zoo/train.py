@@ -53,7 +53,7 @@ def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int,
 #: Training options that a recipe may leave to the machine or the recipe's defaults; the card
 #: records the values each stage actually ran with.
 RESOLVED_OPTIONS = ("recipe", "optimizer", "lr", "warmup_iters", "schedule", "progressive_width",
-                    "exist_lr_scale", "amp", "channels_last", "device")
+                    "progressive_fraction", "exist_lr_scale", "amp", "channels_last", "device")
 
 
 def resolved_options(run: Path) -> dict[str, Any]:
