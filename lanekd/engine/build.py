@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lanekd.distill.teachers import build_distillation
 from lanekd.engine.checkpoint import load_checkpoint_model, read_checkpoint
-from lanekd.engine.config import TrainConfig
+from lanekd.engine.config import RUN_CONFIG_FILE, TrainConfig
 from lanekd.engine.dist import DistContext, init_distributed
 from lanekd.engine.hooks import (
     CheckpointHook,
@@ -239,7 +239,7 @@ def run(ctx: RunContext) -> TrainResult:
         if trainer.iter >= max_iter and ctx.say:
             print(f"{ctx.last_path}: already at iteration {trainer.iter} of {max_iter}", file=sys.stderr)
     if dctx.is_main:
-        (ctx.out_dir / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        (ctx.out_dir / RUN_CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
         size = ctx.data_attrs.get("size")
         small = trainer.small_size(size) if size else None
         if small is not None and not cfg.quiet:

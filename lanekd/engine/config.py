@@ -9,7 +9,9 @@ stored inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lanekd.distill.methods import check_teacher_given, parse_methods, teacher_methods
@@ -42,6 +44,19 @@ RECIPES: dict[str, dict[str, Any]] = {
              "weight_decay": 1e-4, "nesterov": False, "schedule": "poly", "warmup_iters": 100,
              "batch_size": 8, "progressive_width": 256, "exist_lr_scale": 0.1},
 }
+#: File in a run's output folder that holds the run's resolved :class:`TrainConfig` (as JSON).
+RUN_CONFIG_FILE = "config.json"
+
+
+def read_run_config(run: str | Path) -> dict[str, Any]:
+    """The resolved configuration a run in folder ``run`` trained with; ``{}`` when the run has
+    not written one (or it is unreadable)."""
+    try:
+        return json.loads((Path(run) / RUN_CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 #: AdamW's learning rate when the recipe's optimiser is overridden to adamw without --lr.
 ADAMW_LR = 2e-3
 

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import torch
 
-from lanekd.engine.config import TrainConfig
+from lanekd.engine.config import TrainConfig, read_run_config
 from lanekd.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 STUDENT_RUNS = ("none", "sad", "intra-kd", "lgad")
@@ -304,8 +304,7 @@ def _size_mb(path: Path) -> float:
 
 def _recipe(run: Path) -> dict[str, Any]:
     """The schedule a student actually trained with (its ``config.json``)."""
-    path = run / "config.json"
-    cfg = json.loads(path.read_text()) if path.is_file() else {}
+    cfg = read_run_config(run)
     keys = (
         "recipe",
         "optimizer",
@@ -324,10 +323,9 @@ def _sad_start(run: Path) -> dict[str, float]:
     """``{"SAD on": iteration}`` from the SAD run's config (its ``sad_start`` or 2/3 of training)."""
     from lanekd.distill.sad import resolve_start
 
-    path = run / "config.json"
-    if not path.is_file():
+    cfg = read_run_config(run)
+    if not cfg:
         return {}
-    cfg = json.loads(path.read_text())
     start = (cfg.get("distill") or {}).get("sad_start")
     return {"SAD on": float(resolve_start(start, int(cfg.get("max_iter") or cfg.get("iters") or 0)))}
 

@@ -57,11 +57,10 @@ RESOLVED_OPTIONS = ("recipe", "optimizer", "lr", "warmup_iters", "schedule", "pr
 
 
 def resolved_options(run: Path) -> dict[str, Any]:
-    """The :data:`RESOLVED_OPTIONS` of a finished stage, read from its ``config.json``."""
-    try:
-        cfg = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """The :data:`RESOLVED_OPTIONS` of a finished stage, from the configuration it wrote."""
+    from lanekd.engine.config import read_run_config
+
+    cfg = read_run_config(run)
     return {k: cfg[k] for k in RESOLVED_OPTIONS if k in cfg}
 
 
