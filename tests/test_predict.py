@@ -125,6 +125,24 @@ def test_predict_bad_inputs(tmp_path, cli, ckpt):
     assert summary["frames"] == len(good) and summary["skipped"][0]["file"].endswith("broken.jpg")
 
 
+def test_predict_refuses_inputs_whose_outputs_share_a_name(tmp_path, cli, ckpt):
+    frames = _frames(2)
+    for clip, f in zip(("c1", "c2"), frames, strict=True):  # TuSimple's clips/<clip>/20.jpg
+        (tmp_path / "clips" / clip).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "clips" / clip / "20.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    inputs = [tmp_path / "clips" / c / "20.jpg" for c in ("c1", "c2")]
+    code, _, err = cli("predict", ckpt, *inputs, "--out", tmp_path / "o", "--format", "overlay")
+    assert code == 1 and "c2/20.jpg" in err and "--root" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # refused before any work
+    code, _, err = cli("predict", ckpt, *inputs, "--out", tmp_path / "o", "--format", "overlay", "--quiet",
+                       "--root", tmp_path)
+    assert code == 0, err
+    assert sorted(p.relative_to(tmp_path / "o").as_posix() for p in (tmp_path / "o").rglob("*.jpg")) == [
+        "clips/c1/20.jpg", "clips/c2/20.jpg"]
+    code, out, err = cli("predict", ckpt, *inputs, "--out", "-", "--format", "json")  # no files: no clash
+    assert code == 0 and len(out.splitlines()) == 2, err
+
+
 def test_visualize_attention_and_bench(tmp_path, cli, ckpt):
     img = tmp_path / "f.png"
     cv2.imwrite(str(img), cv2.cvtColor(_frames(1)[0], cv2.COLOR_RGB2BGR))

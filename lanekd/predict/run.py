@@ -217,6 +217,18 @@ def _relative_to_root(sources: list[Source], root: Path) -> list[Source]:
     return out
 
 
+def _refuse_colliding_outputs(sources: list[Source]) -> None:
+    """Two different inputs whose outputs would share a name (``a/20.jpg`` and ``b/20.jpg``, as in
+    TuSimple's clips) are refused before any work, instead of the second overwriting the first."""
+    seen: dict[Path, Path] = {}
+    for src in sources:
+        key = src.rel.with_suffix("")
+        first = seen.setdefault(key, src.path)
+        if first != src.path:
+            raise DataError(src.path, f"would write the same output name as {first} ({key}.*); pass --root "
+                            "with a folder above both to mirror their paths")
+
+
 def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", batch: int = 8,
             on_error: str = "fail", spline: bool = True, quiet: bool = False,
             root: str | Path | None = None, **decode_options: float) -> PredictSummary:
@@ -234,6 +246,8 @@ def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", 
     sources = expand_inputs(inputs)
     if root is not None:
         sources = _relative_to_root(sources, Path(root))
+    if out != "-":
+        _refuse_colliding_outputs(sources)
     policy = ErrorPolicy(on_error)  # type: ignore[arg-type]
     sink = _Sink(fmt, out, backend.meta.profile)
     summary = PredictSummary()
