@@ -88,8 +88,9 @@ def prepare_cmd(
                                 "or raw (uint8 arrays, fastest reads, ~10x larger)."),
     n: int = typer.Option(2000, "--n", min=0, help="Synthetic only: number of scenes."),
     seed: int = typer.Option(0, "--seed", help="Synthetic only: generator seed."),
-    layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane to write the "
-                               "CULane on-disk layout (JPEGs, .lines.txt, lists) into --out DIR."),
+    layout: str = typer.Option("h5", "--layout", help="Synthetic only: h5, or culane / tusimple to "
+                               "write that dataset's on-disk layout (JPEGs and its label files) into "
+                               "--out DIR, seen by that dataset's camera."),
     randomize: str = typer.Option("", "--randomize", help="Synthetic only: dashcam-look randomisations, "
                                   "comma-separated option names or all (docs/zoo.md lists them; an unknown "
                                   "name is refused with the list)."),
@@ -119,7 +120,7 @@ def prepare_cmd(
         raise typer.BadParameter(f"choose from {', '.join(_PREPARE_DATASETS)}", param_hint="DATASET")
     for name, value, allowed in (("--on-error", on_error, ("fail", "skip")),
                                  ("--storage", storage, ("encoded", "raw")),
-                                 ("--layout", layout, ("h5", "culane"))):
+                                 ("--layout", layout, ("h5", "culane", "tusimple"))):
         if value not in allowed:
             raise typer.BadParameter(f"choose from {', '.join(allowed)}, got {value!r}", param_hint=name)
     if out is None:
@@ -134,21 +135,24 @@ def prepare_cmd(
     if randomization and dataset != "synthetic":
         raise typer.BadParameter("randomisation applies to the synthetic dataset only",
                                  param_hint="--randomize")
-    if layout == "culane":
+    if layout != "h5":
         if dataset != "synthetic":
-            raise typer.BadParameter("--layout culane is only for the synthetic dataset",
+            raise typer.BadParameter(f"--layout {layout} is only for the synthetic dataset",
                                      param_hint="--layout")
-        if size is not None:  # the layout mimics CULane's files, 590x1640 images, as its readers expect
-            raise typer.BadParameter("applies to HDF5 output only; the CULane layout is written at "
-                                     "CULane's 590x1640 (resize when preparing it)", param_hint="--size")
-        from lanekd.data.synthetic import write_culane_layout
+        from lanekd.data.synthetic import SYNTHETIC_LAYOUT_WRITERS, camera_geometry
 
-        written = write_culane_layout(out, n, seed=seed, split=split, randomize=randomization)
+        if size is not None:  # the layout mimics the dataset's files and frame size, as its readers expect
+            fh, fw = camera_geometry(layout).size
+            raise typer.BadParameter(f"applies to HDF5 output only; the {layout} layout is written at "
+                                     f"{fh}x{fw}, that dataset's frame size (resize when preparing it)",
+                                     param_hint="--size")
+
+        written = SYNTHETIC_LAYOUT_WRITERS[layout](out, n, seed=seed, split=split, randomize=randomization)
         if json_out:
-            print_json({"out": str(written), "dataset": "synthetic", "layout": "culane", "split": split,
+            print_json({"out": str(written), "dataset": "synthetic", "layout": layout, "split": split,
                         "count": n})
         else:
-            typer.echo(f"wrote {n} synthetic {split} scenes in the CULane layout -> {written}")
+            typer.echo(f"wrote {n} synthetic {split} scenes in the {layout} layout -> {written}")
         return
     if dataset == "synthetic" and root is not None:
         raise typer.BadParameter("synthetic data takes no --root", param_hint="--root")

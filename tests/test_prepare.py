@@ -232,6 +232,22 @@ def test_synthetic_culane_layout_round_trip(tmp_path, cli):
         assert set(np.unique(ds.label(i))) - {0} <= present
 
 
+def test_synthetic_tusimple_layout_round_trip(tmp_path, cli):
+    code, stdout, err = cli("prepare", "synthetic", "--layout", "tusimple", "--n", "3", "--split", "val",
+                            "--out", tmp_path / "layout", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["layout"] == "tusimple"
+    assert (tmp_path / "layout" / "label_data_0531.json").is_file()  # the file TuSimple's val split reads
+    code, stdout, err = cli("prepare", "tusimple", "--root", tmp_path / "layout", "--split", "val",
+                            "--out", tmp_path / "t.h5", "--size", "48x80", "--quiet")
+    assert code == 0, err
+    ds = LaneH5(tmp_path / "t.h5")
+    assert len(ds) == 3 and ds.attrs["num_slots"] == 6 and ds.attrs["source_size"] == (720, 1280)
+    code, _, err = cli("prepare", "synthetic", "--layout", "tusimple", "--n", "1", "--size", "96x160",
+                       "--out", tmp_path / "x")
+    assert code == 2 and "720x1280" in err
+
+
 def _wait_committed(tmp: Path, at_least: int, proc: subprocess.Popen, timeout: float = 120) -> int:
     """Poll the partial file's committed count (reading without the writer's lock)."""
     t0 = time.monotonic()

@@ -1,4 +1,5 @@
-"""Synthetic road scenes: determinism, geometry of the ground truth, categories, CULane layout."""
+"""Synthetic road scenes: determinism, geometry of the ground truth, categories, the CULane and
+TuSimple rigs and layouts."""
 
 from __future__ import annotations
 
@@ -16,13 +17,18 @@ from lanekd.data.synthetic import (
     CATEGORY_BLOCK,
     CATEGORY_MIX,
     SYNTHETIC_CATEGORIES,
+    TUSIMPLE_H_SAMPLES,
+    TUSIMPLE_LABEL_FILES,
     format_culane_lines,
     generate_samples,
     lane_points,
     render_laneseg_mask,
     render_scene,
     scene_category,
+    tusimple_lanes,
     write_culane_layout,
+    write_tusimple_layout,
+    written_scenes,
 )
 from lanekd.data.synthetic_scene import Camera
 from lanekd.errors import ConfigError
@@ -327,3 +333,76 @@ def test_bad_quality(tmp_path):
     with pytest.raises(ConfigError):
         write_culane_layout(tmp_path, 1, quality=0)
     assert list(generate_samples(0)) == []
+
+
+# --------------------------------------------------------------------------- TuSimple rig and layout
+def test_tusimple_geometry_frames_slots_and_ego_lane_width():
+    scenes = list(generate_samples(30, seed=4, split="train", geometry="tusimple"))
+    widths = []
+    for s in scenes:
+        assert s.image.shape == (720, 1280, 3) and s.size == (720, 1280)
+        assert s.num_slots == 6 and len(s.exist) == 6 and s.exist.sum() == len(s.slots)
+        assert s.slots == sorted(s.slots)
+        by_slot = dict(zip(s.slots, s.lanes, strict=True))
+        if 2 in by_slot and 3 in by_slot:  # the ego lane at row 710, as measured on TuSimple's labels
+            xl, xr = (np.interp(710, lane[::-1, 1], lane[::-1, 0]) for lane in (by_slot[2], by_slot[3]))
+            widths.append(xr - xl)
+    assert len(widths) >= 15
+    assert 900 < np.median(widths) < 1200  # TuSimple: median 1047 px; CULane's rig would give ~620
+
+
+def test_culane_is_the_default_geometry():
+    a = render_scene(2, 7, "train", SMALL)
+    b = render_scene(2, 7, "train", SMALL, geometry="culane")
+    assert _digest(a.image) == _digest(b.image) and a.num_slots == 4
+    with pytest.raises(ConfigError, match="tusimple"):
+        render_scene(2, 7, "train", SMALL, geometry="llamas")
+
+
+def test_tusimple_lanes_sample_the_rows_a_polyline_spans():
+    lane = np.array([[100.0, 715.0], [200.0, 615.0], [300.0, 515.0]], np.float32)  # bottom to top
+    (xs,) = tusimple_lanes([lane])
+    assert len(xs) == len(TUSIMPLE_H_SAMPLES) == 56 and TUSIMPLE_H_SAMPLES[0] == 160
+    row = dict(zip(TUSIMPLE_H_SAMPLES, xs, strict=True))
+    assert row[520] == 295 and row[620] == 195 and row[710] == 105  # x = 815 - y
+    assert row[510] == -2 and row[160] == -2
+    assert tusimple_lanes([np.array([[5.0, 712.0], [6.0, 711.0]], np.float32)]) == []  # spans no row
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_tusimple_layout_read_back_by_the_tusimple_reader(tmp_path, split):
+    import json
+
+    from lanekd.data.formats.tusimple import read_tusimple
+
+    write_tusimple_layout(tmp_path, 4, seed=6, split=split)
+    label = tmp_path / TUSIMPLE_LABEL_FILES[split]
+    entries = [json.loads(line) for line in label.read_text().splitlines()]
+    assert len(entries) == 4 and written_scenes("tusimple", tmp_path, split) == 4
+    assert written_scenes("tusimple", tmp_path / "nowhere", split) == 0
+    samples = list(generate_samples(4, seed=6, split=split, geometry="tusimple"))
+    read = list(read_tusimple(tmp_path, split))
+    for r, s, e in zip(read, samples, entries, strict=True):
+        assert r.name == e["raw_file"] and cv2.imread(str(tmp_path / e["raw_file"])).shape == (720, 1280, 3)
+        assert r.slots == s.slots  # the reader's slots by position agree with the generator's
+        for got, ref in zip(r.lanes, s.lanes, strict=True):  # the polyline resampled at h_samples
+            ys = got[:, 1]
+            np.testing.assert_allclose(got[:, 0], np.interp(ys, ref[::-1, 1], ref[::-1, 0]), atol=0.51)
+
+
+def test_tusimple_rig_paints_us_highway_markings():
+    from lanekd.data.synthetic import sample_scene
+    from lanekd.data.synthetic_scene import GEOMETRIES
+
+    def yellow(mk) -> bool:
+        return mk.color[2] < 100  # yellow paint has little blue; white has as much as the others
+
+    edges = []
+    for i in range(60):
+        sc = sample_scene(np.random.default_rng([3, i]), "normal", (720, 1280), GEOMETRIES["tusimple"])
+        left = sorted((m for m in sc.markings if m.X < 0 and m.slot is not None), key=lambda m: m.X)
+        assert not any(yellow(m) for m in left[1:]), "no yellow line between lanes of one direction"
+        edges.append(yellow(left[0]))
+        if not sc.urban:
+            assert 2.7 <= sc.markings[0].dash <= 3.4 and 8.5 <= sc.markings[0].gap <= 9.8
+    assert 0.7 < np.mean(edges) < 1.0  # the left edge of a divided highway is yellow

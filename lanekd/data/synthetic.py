@@ -28,6 +28,7 @@ the splits never share a scene.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,7 @@ from lanekd.data.synthetic_domain import (
     randomize_scene,
 )
 from lanekd.data.synthetic_draw import draw_scene
-from lanekd.data.synthetic_scene import Camera, Marking, Scene, Vehicle
+from lanekd.data.synthetic_scene import GEOMETRIES, Camera, CameraGeometry, Marking, Scene, Vehicle
 from lanekd.errors import ConfigError
 from lanekd.utils.io import atomic_path, check_output_dir, write_text_atomic
 
@@ -118,17 +119,22 @@ def _yellow(rng: np.random.Generator) -> tuple[float, float, float]:
     return (rng.uniform(205, 240), rng.uniform(160, 200), rng.uniform(25, 80))
 
 
-def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] = SOURCE_SIZE) -> Scene:
-    """Draw every geometric and photometric choice of one scene of ``category`` from ``rng``."""
+def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] = SOURCE_SIZE,
+                 geometry: CameraGeometry = GEOMETRIES["culane"]) -> Scene:
+    """Draw every geometric and photometric choice of one scene of ``category`` from ``rng``,
+    seen by a camera of ``geometry``'s rig."""
     H, W = size
-    urban = bool(rng.random() < 0.45)
+    geo = geometry
+    urban = bool(rng.random() < geo.urban)
     cam = Camera(
         H,
         W,
-        f=rng.uniform(900, 1150),
-        h=rng.uniform(1.2, 1.6),
-        cx=820 + rng.normal(0, 40),
-        yh=rng.uniform(262, 302),
+        f=rng.uniform(*geo.focal),
+        h=rng.uniform(*geo.height),
+        cx=geo.size[1] / 2 + rng.normal(0, geo.cx_sd),
+        yh=rng.uniform(*geo.horizon),
+        ref_h=geo.size[0],
+        ref_w=geo.size[1],
     )
     w = rng.uniform(3.0, 3.5) if urban else rng.uniform(3.4, 3.9)
     cam.off = rng.uniform(-0.22, 0.22) * w
@@ -143,14 +149,17 @@ def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] 
     n_right = int(rng.choice(3, p=[0.25, 0.5, 0.25]))
     road_left = -w / 2 - n_left * w - rng.uniform(0.2, 2.5)
     road_right = w / 2 + n_right * w + rng.uniform(0.2, 2.5)
-    divider = int(rng.integers(0, n_left)) if n_left >= 1 and rng.random() < 0.35 else None
+    divider = int(rng.integers(0, n_left)) if n_left >= 1 and rng.random() < geo.divider else None
     gt_z_end = rng.uniform(45, 140)
     paint_end = gt_z_end * rng.uniform(1.0, 1.35)
-    dash, gap = (rng.uniform(2, 4), rng.uniform(4, 6)) if urban else (rng.uniform(5, 6.5), rng.uniform(8, 10))
+    if urban:
+        dash, gap = rng.uniform(2, 4), rng.uniform(4, 6)
+    else:
+        dash, gap = rng.uniform(*geo.dash), rng.uniform(*geo.gap)
     white, yellow = _white(rng), _yellow(rng)
 
     markings: list[Marking] = []
-    slot_of = {(-1, 0): 1, (-1, 1): 0, (1, 0): 2, (1, 1): 3}
+    slot_of = geo.slot_of
     for side, count in ((-1, n_left), (1, n_right)):
         for j in range(count + 1):
             X = side * (w / 2 + j * w)
@@ -160,7 +169,7 @@ def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] 
                 style, color = _choice(rng, ["double", "solid", "dashed"], [0.5, 0.35, 0.15]), yellow
             elif outer:
                 style = _choice(rng, ["solid", "none", "dashed"], [0.7, 0.2, 0.1])
-                if side < 0 and rng.random() < 0.1:
+                if side < 0 and rng.random() < geo.left_edge_yellow:
                     color = yellow
             else:
                 style = _choice(rng, ["dashed", "solid"], [0.85, 0.15])
@@ -292,7 +301,7 @@ def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] 
         wear=wear,
         shadows=shadows,
         glare=glare,
-        hood=rng.uniform(40, 110) if rng.random() < 0.35 else 0.0,
+        hood=rng.uniform(40, 110) if rng.random() < geo.hood else 0.0,
         urban=urban,
         guardrail=(bool(not urban and rng.random() < 0.45), bool(not urban and rng.random() < 0.45)),
     )
@@ -425,8 +434,8 @@ def scene_lanes(sc: Scene) -> tuple[list[np.ndarray], list[int]]:
 
 # --------------------------------------------------------------------------- public API
 def render_scene(
-    seed: int, index: int, split: str = "train", size: tuple[int, int] = SOURCE_SIZE,
-    randomize: DomainRandomization | None = None,
+    seed: int, index: int, split: str = "train", size: tuple[int, int] | None = None,
+    randomize: DomainRandomization | None = None, geometry: str = "culane",
 ) -> LaneSample:
     """Render scene ``index`` of ``split``: a :class:`LaneSample` with the in-memory RGB ``image``.
 
@@ -434,21 +443,26 @@ def render_scene(
         seed: dataset seed (non-negative integer).
         index: scene index inside the split (non-negative).
         split: ``train``, ``val`` or ``test`` (disjoint random streams).
-        size: ``(H, W)`` of the frame; geometry scales from the 590x1640 reference.
+        size: ``(H, W)`` of the frame (default: the rig's native size, 590x1640 for CULane);
+            geometry scales from the rig's reference frame.
         randomize: dashcam-look randomisations (:mod:`lanekd.data.synthetic_domain`): ``mount``
             changes the camera before drawing, the others are applied to the rendered frame.
+        geometry: the camera rig imitated, a key of
+            :data:`~lanekd.data.synthetic_scene.GEOMETRIES` (``culane`` or ``tusimple``).
 
     Returns:
         sample with ``image`` (H, W, 3) uint8 RGB, ``lanes`` (N, 2) float32 source pixels bottom to top,
-        ``slots``, ``exist`` (4,), ``category`` and ``name`` ``synthetic/<split>/<index:06d>.jpg``.
+        ``slots``, ``exist`` (4 for CULane, 6 for TuSimple), ``category`` and ``name``
+        ``synthetic/<split>/<index:06d>.jpg``.
     """
-    seed, (H, W) = _check(seed, split, size)
+    geo = camera_geometry(geometry)
+    seed, (H, W) = _check(seed, split, geo.size if size is None else size)
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
         raise ConfigError(f"synthetic index must be a non-negative integer, got {index!r}")
     index = int(index)
     category = scene_category(seed, split, index)
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
-    sc = sample_scene(rng, category, (H, W))
+    sc = sample_scene(rng, category, (H, W), geo)
     if randomize:
         scene_rng = np.random.default_rng([seed, SPLIT_IDS[split], index, DOMAIN_SALT, SCENE_SALT])
         randomize_scene(sc, randomize, scene_rng)
@@ -457,7 +471,7 @@ def render_scene(
     if randomize:
         dr_rng = np.random.default_rng([seed, SPLIT_IDS[split], index, DOMAIN_SALT])
         image, lanes, slots = randomize_frame(image, lanes, slots, randomize, dr_rng)
-    exist = np.zeros(NUM_SLOTS, np.uint8)
+    exist = np.zeros(geo.num_slots, np.uint8)
     exist[slots] = 1
     name = f"synthetic/{split}/{index:06d}.jpg"
     return LaneSample(
@@ -466,7 +480,7 @@ def render_scene(
         size=(H, W),
         lanes=lanes,
         slots=slots,
-        num_slots=NUM_SLOTS,
+        num_slots=geo.num_slots,
         exist=exist,
         category=category,
         image=image,
@@ -474,17 +488,25 @@ def render_scene(
 
 
 def generate_samples(
-    n: int, seed: int = 0, split: str = "train", size: tuple[int, int] = SOURCE_SIZE,
-    randomize: DomainRandomization | None = None,
+    n: int, seed: int = 0, split: str = "train", size: tuple[int, int] | None = None,
+    randomize: DomainRandomization | None = None, geometry: str = "culane",
 ) -> Iterator[LaneSample]:
-    """Scenes ``0 .. n-1`` of ``split``, each identical to ``render_scene(seed, i, split, size, randomize)``.
+    """Scenes ``0 .. n-1`` of ``split``, each identical to
+    ``render_scene(seed, i, split, size, randomize, geometry)``.
 
     Arguments are checked here, before the first scene is drawn (bad ones raise :class:`ConfigError`).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ConfigError(f"synthetic sample count must be a non-negative integer, got {n!r}")
-    _check(seed, split, size)
-    return (render_scene(seed, i, split, size, randomize) for i in range(int(n)))
+    _check(seed, split, camera_geometry(geometry).size if size is None else size)
+    return (render_scene(seed, i, split, size, randomize, geometry) for i in range(int(n)))
+
+
+def camera_geometry(name: str) -> CameraGeometry:
+    """The rig ``name`` of :data:`~lanekd.data.synthetic_scene.GEOMETRIES`."""
+    if name not in GEOMETRIES:
+        raise ConfigError(f"unknown synthetic camera geometry {name!r}; choose from {', '.join(GEOMETRIES)}")
+    return GEOMETRIES[name]
 
 
 # --------------------------------------------------------------------------- CULane layout
@@ -568,3 +590,82 @@ def write_culane_layout(
     else:
         write_text_atomic(lists / f"{split}_gt.txt", "".join(gt_lines))
     return root
+
+
+# --------------------------------------------------------------------------- TuSimple layout
+TUSIMPLE_H_SAMPLES: tuple[int, ...] = tuple(range(160, 720, 10))  # the rows of TuSimple's 0601 and test files
+#: The label file a split's scenes are written to: the official name that split reads.
+TUSIMPLE_LABEL_FILES: dict[str, str] = {"train": "label_data_0313.json", "val": "label_data_0531.json",
+                                        "test": "test_label.json"}
+
+
+def tusimple_lanes(
+    lanes: list[np.ndarray], h_samples: tuple[int, ...] = TUSIMPLE_H_SAMPLES
+) -> list[list[int]]:
+    """TuSimple ``lanes`` entries of polylines: per lane the x (rounded) at every ``h_samples`` row
+    the polyline spans, ``-2`` elsewhere; lanes spanning no row are left out."""
+    ys = np.asarray(h_samples, np.float64)
+    out = []
+    for lane in lanes:
+        pts = np.asarray(lane, np.float64)
+        order = np.argsort(pts[:, 1])
+        y, x = pts[order, 1], pts[order, 0]
+        inside = (ys >= y[0]) & (ys <= y[-1])
+        if not inside.any():
+            continue
+        xs = np.where(inside, np.round(np.interp(ys, y, x)), -2).astype(int)
+        out.append(xs.tolist())
+    return out
+
+
+def write_tusimple_layout(
+    out_dir: str | Path,
+    n: int,
+    seed: int = 0,
+    split: str = "test",
+    quality: int = 95,
+    randomize: DomainRandomization | None = None,
+) -> Path:
+    """Write ``n`` scenes of ``split`` seen by the TuSimple rig (1280x720, six slots) in TuSimple's
+    on-disk layout under ``out_dir``; returns ``out_dir``.
+
+    Layout: ``clips/synth_<split>/<index:06d>/20.jpg`` and one JSON line per frame (``raw_file``,
+    ``h_samples`` 160..710 every 10 rows, ``lanes`` with ``-2`` for no point, ``run_time`` 0) in
+    the official label file that split reads (:data:`TUSIMPLE_LABEL_FILES`: ``train`` ->
+    ``label_data_0313.json``, ``val`` -> ``label_data_0531.json``, ``test`` -> ``test_label.json``),
+    written last and atomically. ``randomize``: as in :func:`render_scene`.
+    """
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
+    if split not in TUSIMPLE_LABEL_FILES:
+        raise ConfigError(f"synthetic split must be one of {', '.join(TUSIMPLE_LABEL_FILES)}, got {split!r}")
+    root = check_output_dir(out_dir)
+    lines: list[str] = []
+    for sample in generate_samples(n, seed, split, randomize=randomize, geometry="tusimple"):
+        rel = f"clips/synth_{split}/{Path(sample.name).stem}/20.jpg"
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        )
+        if not ok:
+            raise ConfigError(f"could not encode {rel} as JPEG")
+        _write_bytes_atomic(root / rel, buf.tobytes())
+        entry = {"lanes": tusimple_lanes(sample.lanes), "h_samples": list(TUSIMPLE_H_SAMPLES),
+                 "raw_file": rel, "run_time": 0}
+        lines.append(json.dumps(entry) + "\n")
+    write_text_atomic(root / TUSIMPLE_LABEL_FILES[split], "".join(lines))
+    return root
+
+
+def written_scenes(layout: str, root: str | Path, split: str) -> int:
+    """How many scenes of ``split`` a complete earlier write left under ``root`` (0: none; the
+    list or label file is written last, so a count means every file it names exists)."""
+    name = f"list/{split}_gt.txt" if layout == "culane" else TUSIMPLE_LABEL_FILES.get(split, "")
+    path = Path(root) / name
+    try:
+        return len(path.read_text().splitlines()) if name else 0
+    except OSError:
+        return 0
+
+
+#: Writers of the on-disk layouts the generator imitates, by dataset (``prepare`` reads them back).
+SYNTHETIC_LAYOUT_WRITERS = {"culane": write_culane_layout, "tusimple": write_tusimple_layout}

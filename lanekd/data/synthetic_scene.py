@@ -11,7 +11,8 @@ a feature at road offset ``X`` sits at world lateral position ``X + c0 Z^2/2 + c
 The camera (height ``h`` m, focal ``f`` px at 1640 px width, principal row ``yh`` = horizon,
 vanishing column ``cx``, lateral offset ``off`` from the ego-lane centre) projects
 ``(X, Z, height)`` to ``x = cx + f (X_world - off) / Z`` and ``y = yh + f (h - height) / Z``
-in the 590x1640 reference frame, then scales to the requested image size.
+in the reference frame of its rig (:data:`GEOMETRIES`: CULane's 590x1640 by default), then
+scales to the requested image size.
 """
 
 from __future__ import annotations
@@ -23,9 +24,71 @@ import numpy as np
 REF_H, REF_W = 590, 1640
 
 
+@dataclass(frozen=True)
+class CameraGeometry:
+    """The frame and camera priors of one dataset's rig, in its native pixels.
+
+    Attributes:
+        name: the dataset whose frames the scenes imitate.
+        size: native ``(H, W)``, the camera's reference frame.
+        focal: range of the focal length ``f`` (px).
+        height: range of the camera height above the road (m).
+        cx_sd: spread of the vanishing column around the frame centre (px).
+        horizon: range of the horizon row (px).
+        slot_of: CULane-style slot of the line ``j`` lanes out on ``side`` (-1 left, 1 right);
+            lines not listed are painted but not annotated.
+        num_slots: slots of the dataset's lane order.
+        urban: share of urban scenes (narrower lanes, short dashes, no guard rails).
+        hood: share of frames showing the ego car's bonnet.
+        dash, gap: ranges of the dash and gap lengths (m) of dashed lines outside towns.
+        left_edge_yellow: share of left road edges painted yellow.
+        divider: share of roads whose oncoming traffic is separated by a yellow line left of the
+            ego lane (two-way roads; none on a divided highway).
+    """
+
+    name: str
+    size: tuple[int, int]
+    focal: tuple[float, float]
+    height: tuple[float, float]
+    cx_sd: float
+    horizon: tuple[float, float]
+    slot_of: dict[tuple[int, int], int]
+    num_slots: int
+    urban: float
+    hood: float
+    dash: tuple[float, float] = (5.0, 6.5)
+    gap: tuple[float, float] = (8.0, 10.0)
+    left_edge_yellow: float = 0.1
+    divider: float = 0.35
+
+
+#: The rigs the generator imitates. CULane: a dashcam behind the windscreen, 1640x590, four
+#: slots (0 left-left, 1 left, 2 right, 3 right-right). TuSimple: a higher, centred camera on
+#: highways, 1280x720, no bonnet in view, six slots (left lanes 2, 1, 0 from the centre outwards,
+#: right lanes 3, 4, 5); its horizon row (median 239, 5-95 % 223-251) and ego-lane width at row
+#: 710 (median 1047 px, 953-1125) were measured on TuSimple's training annotations, which give
+#: the camera height 1.5-1.85 m for lanes 3.4-3.9 m wide. Its markings follow the US MUTCD
+#: (TuSimple drives US highways): 10 ft (3 m) dashes with 30 ft (9 m) gaps, white lines between
+#: lanes of one direction, and the left edge of a divided highway is yellow.
+GEOMETRIES: dict[str, CameraGeometry] = {
+    "culane": CameraGeometry(
+        name="culane", size=(REF_H, REF_W), focal=(900, 1150), height=(1.2, 1.6), cx_sd=40,
+        horizon=(262, 302), slot_of={(-1, 0): 1, (-1, 1): 0, (1, 0): 2, (1, 1): 3}, num_slots=4,
+        urban=0.45, hood=0.35,
+    ),
+    "tusimple": CameraGeometry(
+        name="tusimple", size=(720, 1280), focal=(950, 1250), height=(1.5, 1.85), cx_sd=25,
+        horizon=(222, 252), slot_of={(-1, 2): 0, (-1, 1): 1, (-1, 0): 2, (1, 0): 3, (1, 1): 4, (1, 2): 5},
+        num_slots=6, urban=0.0, hood=0.0, dash=(2.7, 3.4), gap=(8.5, 9.8), left_edge_yellow=0.85,
+        divider=0.0,
+    ),
+}
+
+
 @dataclass
 class Camera:
-    """Pinhole camera over a flat road; coordinates scale from the 590x1640 reference to ``(H, W)``."""
+    """Pinhole camera over a flat road; coordinates scale from the reference frame
+    ``(ref_h, ref_w)`` (CULane's 590x1640 unless given) to ``(H, W)``."""
 
     H: int
     W: int
@@ -36,14 +99,16 @@ class Camera:
     off: float = 0.0
     c0: float = 0.0
     c1: float = 0.0
+    ref_h: int = REF_H
+    ref_w: int = REF_W
 
     @property
     def sx(self) -> float:
-        return self.W / REF_W
+        return self.W / self.ref_w
 
     @property
     def sy(self) -> float:
-        return self.H / REF_H
+        return self.H / self.ref_h
 
     @property
     def scale(self) -> float:
