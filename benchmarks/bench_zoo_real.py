@@ -9,7 +9,9 @@ developers' ``../shared/realdata`` (never trained on, never copied into the repo
   --format tusimple`` and scored with the official TuSimple accuracy / FP / FN.
 
 As a baseline from the same run, each entry is also scored on held-out synthetic scenes of its own
-geometry (prepared in a temporary folder). Skips (exit 0 with a message) without ``../shared``.
+geometry (prepared in a temporary folder; TuSimple-geometry entries also with TuSimple accuracy,
+and not on the CULane frames, whose four slots they lack). Skips (exit 0 with a message) without
+``../shared``.
 
     python benchmarks/bench_zoo_real.py [--shared ../shared] [--checkpoint FILE ...] [--json]
 """
@@ -26,13 +28,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _model(checkpoint: str | Path) -> tuple[Any, tuple[int, int]]:
-    """The checkpoint's model and its ``(H, W)`` input size."""
+def _model(checkpoint: str | Path) -> tuple[Any, tuple[int, int], str]:
+    """The checkpoint's model, its ``(H, W)`` input size and the dataset geometry it was trained on."""
     from lanekd.inference.checkpoint import load_checkpoint_model
 
     model, meta = load_checkpoint_model(checkpoint)
     size = tuple(meta["model_args"].get("input_size") or meta["data_attrs"]["size"])
-    return model, (int(size[0]), int(size[1]))
+    geometry = "tusimple" if meta["data_attrs"].get("dataset") == "tusimple" else "culane"
+    return model, (int(size[0]), int(size[1])), geometry
 
 
 def score_culane(model: Any, size: tuple[int, int], root: Path, work: Path) -> dict[str, Any]:
@@ -49,29 +52,38 @@ def score_culane(model: Any, size: tuple[int, int], root: Path, work: Path) -> d
 
 def score_tusimple(checkpoint: str | Path, root: Path, work: Path) -> dict[str, Any]:
     """TuSimple accuracy, FP and FN of ``checkpoint`` on the frames of ``label_data_0601.json``."""
-    from lanekd.evaluate.tusimple import evaluate_tusimple
-    from lanekd.inference.backends import load_backend
-    from lanekd.predict.run import predict
+    from lanekd.zoo.train import score_tusimple_frames
 
-    gt = root / "label_data_0601.json"
-    lines = [line for line in gt.read_text().splitlines() if line.strip()]
-    frames = [str(root / json.loads(line)["raw_file"]) for line in lines]
     out = work / f"tusimple-{Path(str(checkpoint)).stem}"
-    predict(load_backend(checkpoint), frames, str(out), fmt="tusimple", quiet=True, root=root)
-    res = evaluate_tusimple(gt, out / "predictions.json")
-    return {"images": len(frames), **{k: res[k] for k in ("accuracy", "fp", "fn") if k in res}}
+    return score_tusimple_frames(checkpoint, root / "label_data_0601.json", root, out)
 
 
-def score_synthetic(model: Any, size: tuple[int, int], work: Path, n: int = 60) -> dict[str, Any]:
-    """Baseline: CULane F1 on ``n`` held-out synthetic scenes at the model's input size."""
+def score_synthetic(checkpoint: str | Path, model: Any, size: tuple[int, int], geometry: str, work: Path,
+                    n: int = 60) -> dict[str, Any]:
+    """Baseline: CULane F1 on ``n`` held-out synthetic scenes of the model's geometry at its input
+    size (TuSimple geometry: written in the TuSimple layout, also scored with TuSimple accuracy)."""
     from lanekd.data.prepare import prepare_dataset
     from lanekd.engine.validation import evaluate_model
 
-    h5 = work / f"synthetic-test-{size[0]}x{size[1]}.h5"
+    h5 = work / f"synthetic-{geometry}-test-{size[0]}x{size[1]}.h5"
+    if geometry == "culane":
+        if not h5.is_file():
+            prepare_dataset("synthetic", h5, split="test", size=size, n=n, seed=999, quiet=True)
+        res = evaluate_model(model, h5, per_category=False)
+        return {k: res[k] for k in ("images", "precision", "recall", "f1")}
+    from lanekd.data.synthetic import TUSIMPLE_LABEL_FILES, write_tusimple_layout
+    from lanekd.zoo.train import score_tusimple_frames
+
+    root = work / "synthetic-tusimple-test"
+    if not (root / TUSIMPLE_LABEL_FILES["test"]).is_file():
+        write_tusimple_layout(root, n, seed=999, split="test")
     if not h5.is_file():
-        prepare_dataset("synthetic", h5, split="test", size=size, n=n, seed=999, quiet=True)
+        prepare_dataset("tusimple", h5, root=root, split="test", size=size, quiet=True)
     res = evaluate_model(model, h5, per_category=False)
-    return {k: res[k] for k in ("images", "precision", "recall", "f1")}
+    acc = score_tusimple_frames(checkpoint, root / TUSIMPLE_LABEL_FILES["test"], root,
+                                work / f"synthetic-pred-{Path(str(checkpoint)).stem}")
+    return {**{k: res[k] for k in ("images", "precision", "recall", "f1")},
+            "tusimple_accuracy": acc["accuracy"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in names:
-            model, size = _model(name)
+            model, size, geometry = _model(name)
+            # a six-slot TuSimple model has no CULane slots to score
+            culane = score_culane(model, size, real / "culane", work) if geometry == "culane" else None
             rows.append({
                 "checkpoint": name,
-                "synthetic": score_synthetic(model, size, work),
-                "culane_real": score_culane(model, size, real / "culane", work),
+                "geometry": geometry,
+                "synthetic": score_synthetic(name, model, size, geometry, work),
+                "culane_real": culane,
                 "tusimple_real": score_tusimple(name, real / "tusimple", work),
             })
     if args.json:
@@ -107,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for r in rows:
         s, c, t = r["synthetic"], r["culane_real"], r["tusimple_real"]
-        print(f"{r['checkpoint']}: held-out synthetic F1 {s['f1']:.3f} ({s['images']} scenes); "
-              f"real CULane F1 {c['f1']:.3f} (P {c['precision']:.3f} R {c['recall']:.3f}, {c['images']} "
-              f"frames), ratio to synthetic {c['f1'] / s['f1'] if s['f1'] else float('nan'):.2f}; "
-              f"real TuSimple accuracy {t.get('accuracy', float('nan')):.3f} "
+        culane = (f"real CULane F1 {c['f1']:.3f} (P {c['precision']:.3f} R {c['recall']:.3f}, {c['images']} "
+                  f"frames), ratio to synthetic {c['f1'] / s['f1'] if s['f1'] else float('nan'):.2f}; "
+                  if c else "")
+        print(f"{r['checkpoint']}: held-out synthetic ({r['geometry']}) F1 {s['f1']:.3f} "
+              f"({s['images']} scenes); "
+              f"{culane}real TuSimple accuracy {t.get('accuracy', float('nan')):.3f} "
               f"FP {t.get('fp', float('nan')):.3f} FN {t.get('fn', float('nan')):.3f} ({t['images']} frames)")
     return 0
 

@@ -647,10 +647,13 @@ def zoo_list_cmd(
     if as_json:
         print_json(entries)
         return
+    width = max((len(e["name"]) for e in entries), default=0)
     for e in entries:
         held = (e.get("scores") or {}).get("held_out_synthetic") or {}
         score = f"held-out synthetic F1 {held['f1']:.3f}" if "f1" in held else "not trained"
-        typer.echo(f"{e['name']:<22} {e['model']:<10} {'installed' if e['installed'] else 'missing':<9} "
+        if "accuracy" in (held.get("tusimple") or {}):
+            score += f", TuSimple accuracy {held['tusimple']['accuracy']:.3f}"
+        typer.echo(f"{e['name']:<{width}} {e['model']:<10} {'installed' if e['installed'] else 'missing':<9} "
                    f"{score}  ({e['command']})")
         typer.echo(f"  {e['description']}")
 

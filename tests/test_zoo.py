@@ -24,6 +24,8 @@ def test_every_recipe_is_installed_with_a_complete_card():
         for key in ("command", "recipe", "scores", "sha256", "iteration", "software"):
             assert key in card, (name, key)
         assert card["recipe"]["name"] == name and card["command"] == f"lanekd zoo train {name}"
+        # the shipped weights were made by the recipe as it is declared (JSON turns tuples to lists)
+        assert card["recipe"] == json.loads(json.dumps(dataclasses.asdict(zoo.RECIPES[name]))), name
         assert zoo.weights_path(name).stat().st_size < 8 * 2**20  # small enough to ship
 
 
@@ -37,7 +39,7 @@ def test_entry_checksum_loads_and_finds_lanes_on_a_synthetic_frame(name):
     path = zoo.resolve(name)
     assert zoo.sha256(path) == zoo.read_card(name)["sha256"]
     model, meta = load_checkpoint_model(name)  # the name stands for the file
-    sample = next(iter(generate_samples(1, seed=12345, split="test")))
+    sample = next(iter(generate_samples(1, seed=12345, split="test", geometry=zoo.RECIPES[name].layout)))
     from lanekd.inference.meta import meta_from_checkpoint
 
     m = meta_from_checkpoint(meta, path)
@@ -119,7 +121,11 @@ def test_zoo_train_tiny_recipe_writes_verified_weights_and_card(tmp_path, monkey
 REAL_FRAME_SHARE = {"enet-sad-dashcam": 2 / 3, "enet-sad-synthetic": 0.2}
 
 
-@pytest.mark.parametrize("name", INSTALLED)
+CULANE_ENTRIES = [n for n in INSTALLED if zoo.RECIPES[n].layout == "culane"]
+TUSIMPLE_ENTRIES = [n for n in INSTALLED if zoo.RECIPES[n].layout == "tusimple"]
+
+
+@pytest.mark.parametrize("name", CULANE_ENTRIES)
 def test_entry_finds_lanes_on_real_culane_frames(name, realdata, cli):
     from lanekd.evaluate.culane import read_lines_file
 
@@ -134,6 +140,34 @@ def test_entry_finds_lanes_on_real_culane_frames(name, realdata, cli):
     assert len(hit) >= REAL_FRAME_SHARE.get(name, 2 / 3) * len(with_lanes), f"lanes on {len(hit)} frames"
     xs = np.concatenate([np.asarray(ln, float)[:, 0] for lanes in hit for ln in lanes])
     assert ((xs > 0) & (xs < 1640)).mean() > 0.5
+
+
+@pytest.mark.parametrize("name", TUSIMPLE_ENTRIES)
+def test_tusimple_entry_finds_the_lanes_of_real_tusimple_frames(name, realdata, tmp_path):
+    from lanekd.zoo.train import score_tusimple_frames
+
+    root = realdata / "tusimple"
+    res = score_tusimple_frames(name, root / "label_data_0601.json", root, tmp_path / "pred")
+    assert res["images"] == 6
+    assert res["accuracy"] > 0.7 and res["fn"] < 0.6  # docs/zoo.md: measured 0.80, FN 0.50
+
+
+def test_zoo_train_tusimple_recipe_writes_the_tusimple_layout_and_scores(tmp_path, monkeypatch, cli):
+    torch.set_num_threads(1)
+    tiny = dataclasses.replace(zoo.RECIPES["enet-sad-tusimple"], name="tiny-ts", size=(48, 96), line_width=3,
+                               n_train=3, n_val=2, iters=1, batch_size=2, init=None)
+    monkeypatch.setitem(zoo.RECIPES, "tiny-ts", tiny)
+    code, out, err = cli("zoo", "train", "tiny-ts", "--out", tmp_path / "z", "--workers", "0", "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    work = tmp_path / "z" / ".work-tiny-ts"
+    val_root = work / f"tusimple-val-n2-seed200-dr-{tiny.randomize.replace(',', '+')}"
+    assert (val_root / "label_data_0531.json").is_file()
+    held = card["scores"]["held_out_synthetic"]
+    assert held["tusimple"]["images"] == 2 and 0.0 <= held["tusimple"]["accuracy"] <= 1.0
+    from lanekd.inference.checkpoint import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "z" / "tiny-ts.pt")["data_attrs"]["num_slots"] == 6
 
 
 def test_zoo_train_recipe_with_init_and_randomize_starts_from_the_entry(tmp_path, monkeypatch, cli):

@@ -34,7 +34,8 @@ class ZooRecipe:
         name: entry name (the file stem).
         model: model name for :func:`lanekd.models.build_model`.
         description: one line for ``lanekd zoo list``.
-        layout: on-disk layout the scenes are written in and read back from (``culane``).
+        layout: on-disk layout the scenes are written in and read back from (``culane`` or
+            ``tusimple``); the scenes are seen by that dataset's camera rig.
         size: ``(H, W)`` network input.
         line_width: training label width in pixels at ``size`` (``prepare --line-width``).
         n_train, n_val: scenes per split.
@@ -78,6 +79,12 @@ class ZooRecipe:
         return f"lanekd zoo train {self.name}"
 
 
+#: Every dashcam randomisation: the scenes of the entries for dashcam video.
+DASHCAM_RANDOMIZE = "hood,lens,camera,photo,blur,noise,jpeg,mount"
+#: Fine-tuning from another entry: lr 0.1, and the (live) existence branch adapts at the full
+#: rate: at the fast recipe's 0.1x it kept predicting no lanes on some genuine frames (docs/zoo.md).
+FINE_TUNE_OPTIONS: dict[str, Any] = {"lr": 0.1, "warmup_iters": 20, "exist_lr_scale": 1.0}
+
 #: Every zoo entry, by name: the one list ``zoo list``, ``zoo train`` and :func:`resolve` read.
 RECIPES: dict[str, ZooRecipe] = {
     r.name: r
@@ -96,13 +103,39 @@ RECIPES: dict[str, ZooRecipe] = {
             description="ENet-SAD at 144x400, enet-sad-synthetic fine-tuned on 800 synthetic scenes with "
             "every dashcam randomisation (bonnet, lens, camera pose and mounting height, colour, blur, "
             "noise, JPEG)",
-            randomize="hood,lens,camera,photo,blur,noise,jpeg,mount",
+            randomize=DASHCAM_RANDOMIZE,
             init="enet-sad-synthetic",
             iters=400,
             restarts=0,
-            # fine-tuning at lr 0.1, the (live) existence branch adapts at the full rate: at the
-            # fast recipe's 0.1x it kept predicting no lanes on some genuine frames (docs/zoo.md)
-            train_options={"lr": 0.1, "warmup_iters": 20, "exist_lr_scale": 1.0},
+            train_options=dict(FINE_TUNE_OPTIONS),
+        ),
+        ZooRecipe(
+            name="enet-sad-dashcam-288x800",
+            model="enet-sad",
+            description="ENet-SAD at CULane's full 288x800 input, enet-sad-dashcam fine-tuned at that size "
+            "on the same randomised scenes",
+            size=(288, 800),
+            line_width=20,  # the 10 px of 144x400 at twice the width (docs/training.md)
+            randomize=DASHCAM_RANDOMIZE,
+            init="enet-sad-dashcam",  # every tensor but the existence head's size-bound layer carries over
+            iters=800,
+            restarts=0,
+            train_options=dict(FINE_TUNE_OPTIONS),
+        ),
+        ZooRecipe(
+            name="enet-sad-tusimple",
+            model="enet-sad",
+            description="ENet-SAD, TuSimple geometry (1280x720 highway frames, six slots) at 176x320, "
+            "enet-sad-dashcam fine-tuned on 800 synthetic scenes seen by TuSimple's camera",
+            layout="tusimple",
+            size=(176, 320),
+            line_width=8,  # 1/40 of the width, as at 144x400 (docs/training.md)
+            # TuSimple's camera shows no bonnet and sits at its own height: no hood, no mount
+            randomize="lens,camera,photo,blur,noise,jpeg",
+            init="enet-sad-dashcam",  # the output and existence layers start fresh (six slots)
+            iters=600,
+            restarts=0,
+            train_options=dict(FINE_TUNE_OPTIONS),
         ),
     )
 }
