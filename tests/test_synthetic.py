@@ -290,6 +290,13 @@ def test_write_culane_layout_train_gt_and_masks(tmp_path):
         assert set(np.unique(mask)) == {0, *(k + 1 for k in s.slots)}
 
 
+def test_written_scenes_counts_a_complete_culane_write(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        write_culane_layout(tmp_path / split, n, seed=1, split=split, size=SMALL)
+        assert written_scenes("culane", tmp_path / split, split) == n
+    assert written_scenes("culane", tmp_path / "train", "val") == 0
+
+
 @pytest.mark.parametrize("split", ["test", "train"])
 def test_layout_readable_by_culane_reader(tmp_path, split):
     formats = pytest.importorskip("lanekd.data.formats")

@@ -168,6 +168,9 @@ def test_zoo_train_tusimple_recipe_writes_the_tusimple_layout_and_scores(tmp_pat
     from lanekd.inference.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "z" / "tiny-ts.pt")["data_attrs"]["num_slots"] == 6
+    code, out2, err = cli("zoo", "train", "tiny-ts", "--out", tmp_path / "z", "--workers", "0", "--json")
+    assert code == 0, err  # resumed: the finished work folder (and its predictions) are reused
+    assert json.loads(out2)["scores"] == card["scores"]
 
 
 def test_zoo_train_recipe_with_init_and_randomize_starts_from_the_entry(tmp_path, monkeypatch, cli):

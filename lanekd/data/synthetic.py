@@ -539,6 +539,15 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
+    """Encode the RGB ``image`` as a JPEG of ``quality`` and write it atomically to ``path``."""
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ConfigError(f"could not encode {path} as JPEG")
+    _write_bytes_atomic(path, buf.tobytes())
+
+
 def write_culane_layout(
     out_dir: str | Path,
     n: int,
@@ -566,12 +575,7 @@ def write_culane_layout(
     for sample in generate_samples(n, seed, split, size, randomize):
         stem = Path(sample.name).stem
         rel = f"driver_synth/{split}/{stem}.jpg"
-        ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-        )
-        if not ok:
-            raise ConfigError(f"could not encode {rel} as JPEG")
-        _write_bytes_atomic(root / rel, buf.tobytes())
+        _write_jpeg(root / rel, sample.image, quality)
         write_text_atomic((root / rel).with_suffix(".lines.txt"), format_culane_lines(sample.lanes))
         if split != "test":
             mask_rel = f"laneseg_label_w16/driver_synth/{split}/{stem}.png"
@@ -643,12 +647,7 @@ def write_tusimple_layout(
     lines: list[str] = []
     for sample in generate_samples(n, seed, split, randomize=randomize, geometry="tusimple"):
         rel = f"clips/synth_{split}/{Path(sample.name).stem}/20.jpg"
-        ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-        )
-        if not ok:
-            raise ConfigError(f"could not encode {rel} as JPEG")
-        _write_bytes_atomic(root / rel, buf.tobytes())
+        _write_jpeg(root / rel, sample.image, quality)
         entry = {"lanes": tusimple_lanes(sample.lanes), "h_samples": list(TUSIMPLE_H_SAMPLES),
                  "raw_file": rel, "run_time": 0}
         lines.append(json.dumps(entry) + "\n")
@@ -659,7 +658,10 @@ def write_tusimple_layout(
 def written_scenes(layout: str, root: str | Path, split: str) -> int:
     """How many scenes of ``split`` a complete earlier write left under ``root`` (0: none; the
     list or label file is written last, so a count means every file it names exists)."""
-    name = f"list/{split}_gt.txt" if layout == "culane" else TUSIMPLE_LABEL_FILES.get(split, "")
+    if layout == "culane":
+        name = "list/test.txt" if split == "test" else f"list/{split}_gt.txt"
+    else:
+        name = TUSIMPLE_LABEL_FILES.get(split, "")
     path = Path(root) / name
     try:
         return len(path.read_text().splitlines()) if name else 0
