@@ -125,11 +125,11 @@ RECIPES: dict[str, ZooRecipe] = {
         ZooRecipe(
             name="enet-sad-tusimple",
             model="enet-sad",
-            description="ENet-SAD, TuSimple geometry (1280x720 highway frames, six slots) at 176x320, "
+            description="ENet-SAD, TuSimple geometry (1280x720 highway frames, six slots) at 368x640, "
             "enet-sad-dashcam fine-tuned on 800 synthetic scenes seen by TuSimple's camera",
             layout="tusimple",
-            size=(176, 320),
-            line_width=8,  # 1/40 of the width, as at 144x400 (docs/training.md)
+            size=(368, 640),
+            line_width=16,  # 1/40 of the width, as at 144x400 (docs/training.md)
             # TuSimple's camera shows no bonnet and sits at its own height: no hood, no mount
             randomize="lens,camera,photo,blur,noise,jpeg",
             init="enet-sad-dashcam",  # the output and existence layers start fresh (six slots)
