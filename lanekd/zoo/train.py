@@ -44,7 +44,7 @@ def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int,
     from lanekd.data.synthetic_domain import DomainRandomization
 
     randomize = DomainRandomization.parse(recipe.randomize)
-    dr = _dr_tag(recipe)
+    dr = _dr_tag(recipe)  # the same tag names the scenes' folder and the prepared file
     root = scenes_root(recipe, work, split, n, seed)
     h, w = recipe.size
     lw = f"-lw{line_width}" if line_width else ""
@@ -79,12 +79,12 @@ def score_tusimple_frames(checkpoint: str | Path, label_file: Path, root: Path, 
     """Official TuSimple accuracy, FP and FN of ``checkpoint`` on the frames of ``label_file``
     (``raw_file`` paths under ``root``), predicted with ``lanekd predict --format tusimple`` into
     ``out``."""
+    from lanekd.data.formats.tusimple import read_tusimple
     from lanekd.evaluate.tusimple import evaluate_tusimple
     from lanekd.inference.backends import load_backend
     from lanekd.predict.run import predict
 
-    lines = [line for line in label_file.read_text().splitlines() if line.strip()]
-    frames = [str(root / json.loads(line)["raw_file"]) for line in lines]
+    frames = [str(s.image_path) for s in read_tusimple(root, str(label_file), check_images=False)]
     predict(load_backend(checkpoint), frames, str(out), fmt="tusimple", quiet=True, root=root)
     res = evaluate_tusimple(label_file, out / "predictions.json")
     return {"images": len(frames), **{k: res[k] for k in ("accuracy", "fp", "fn") if k in res}}
