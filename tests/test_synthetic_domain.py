@@ -40,7 +40,8 @@ def test_each_option_changes_the_frame_and_only_geometry_moves_lanes(name: str) 
     opts = DomainRandomization.parse(name)
     out = render_scene(5, 2, "train", SIZE, randomize=opts)
     assert out.image.shape == plain.image.shape and out.image.dtype == np.uint8
-    assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > 0.5
+    # `paint` changes only the yellow and double lines, a small part of the frame
+    assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > (0.01 if name == "paint" else 0.5)
     same = len(out.lanes) == len(plain.lanes) and all(
         np.array_equal(x, y) for x, y in zip(out.lanes, plain.lanes, strict=True))
     assert same == (name not in ("lens", "camera", "mount"))
@@ -61,6 +62,38 @@ def test_mount_lowers_the_camera_and_widens_the_lanes_fan() -> None:
     assert np.median(widths[True]) > 1.1 * np.median(widths[False])
     heights = [_camera_height(i) for i in range(40)]
     assert MOUNT_HEIGHT[0] <= min(heights) and max(heights) <= MOUNT_HEIGHT[1]
+
+
+def test_paint_pales_yellow_lines_and_spreads_double_lines() -> None:
+    """`paint` repaints yellow lines and widens double lines, leaves white ones and the
+    annotations alone, and does not change `mount`'s camera."""
+    from lanekd.data.synthetic import sample_scene
+    from lanekd.data.synthetic_domain import DOUBLE_SPACING, randomize_scene
+
+    pale = doubles = 0
+    for index in range(60):
+        plain = sample_scene(np.random.default_rng(index), "normal")
+        for opts in (DomainRandomization(mount=True), DomainRandomization(mount=True, paint=True)):
+            sc = sample_scene(np.random.default_rng(index), "normal")
+            randomize_scene(sc, opts, np.random.default_rng(1000 + index))
+            assert sc.cam.h == _camera_height(index)
+        for before, after in zip(plain.markings, sc.markings, strict=True):
+            assert (after.X, after.slot, after.style, after.alpha) == (before.X, before.slot, before.style,
+                                                                        before.alpha)
+            if before.color[0] - before.color[2] < 20:  # white: untouched
+                assert after.color == before.color
+            elif after.color != before.color:
+                pale += 1
+                assert 100 <= after.color[2] <= 155 and after.color[1] < after.color[0]
+            if before.style == "double":
+                doubles += 1
+                assert DOUBLE_SPACING[0] <= 2 * after.double_offset <= DOUBLE_SPACING[1]
+            else:
+                assert after.double_offset is None
+    assert pale >= 5 and doubles >= 3
+    a = render_scene(4, 11, "train", SIZE, randomize=DomainRandomization(paint=True))
+    b = render_scene(4, 11, "train", SIZE)
+    assert all(np.array_equal(x, y) for x, y in zip(a.lanes, b.lanes, strict=True))
 
 
 def _camera_height(index: int) -> float:

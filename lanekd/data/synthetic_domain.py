@@ -12,6 +12,9 @@ The options draw from their own random stream (``[seed, split, index, salt]``), 
 geometry, paint and lighting are the same with and without randomisation, and a dataset written
 without any option is bit-identical to one written before the options existed.
 
+Two options change the scene before it is drawn instead of the frame (:func:`randomize_scene`):
+``mount``, a lower camera, and ``paint``, the weathered yellow and wide double lines of real roads.
+
 Lanes stay annotated through the bonnet, as CULane annotates them through occlusions.
 """
 
@@ -52,6 +55,11 @@ class DomainRandomization:
             bottom row (5th-95th percentile), on real CULane frames 810-910 px. Unlike the other
             options it changes the scene before it is drawn (vehicles and paint move with the camera)
             and is applied by :func:`randomize_scene`.
+        paint: the paint of real roads: most yellow lines pale and weathered (RGB about
+            (205-248, 170-235, 100-155) in daylight on genuine CULane frames, where the generator's
+            own yellow is saturated, blue 25-80) and the two lines of a double line 0.25-0.6 m
+            apart centre to centre (about 0.5 m on CULane's double yellow centre lines; the
+            generator's own are 0.23-0.36 m, nearly touching). A scene option like ``mount``.
     """
 
     hood: bool = False
@@ -62,6 +70,7 @@ class DomainRandomization:
     noise: bool = False
     jpeg: bool = False
     mount: bool = False
+    paint: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -96,16 +105,30 @@ class DomainRandomization:
 
 
 MOUNT_HEIGHT = (0.95, 1.35)  # metres; the generator's own range is 1.2-1.6
+PALE_YELLOW_SHARE = 0.7  # of the yellow lines repainted pale by `paint`
+DOUBLE_SPACING = (0.25, 0.6)  # metres, centre to centre of a double line's two lines, with `paint`
+
+
+def _is_yellow(color: tuple[float, float, float]) -> bool:
+    return color[0] - color[2] > 60  # the generator's white differs by at most 12, its yellow by 125+
 
 
 def randomize_scene(scene: Scene, opts: DomainRandomization, rng: np.random.Generator) -> None:
-    """Apply the options that change the scene itself (``mount``) to ``scene``, in place.
+    """Apply the options that change the scene itself (``mount``, ``paint``) to ``scene``, in place.
 
     Called between sampling a scene and drawing it, with a stream of its own, so that the scene's
-    other draws (paint, lighting, vehicles) stay the same.
+    other draws (layout, lighting, vehicles) stay the same.
     """
     if opts.mount:
         scene.cam.h = float(rng.uniform(*MOUNT_HEIGHT))
+    if opts.paint:  # a child stream: `mount`'s draw above is the same with and without `paint`
+        r = rng.spawn(1)[0]
+        for mk in scene.markings:
+            if _is_yellow(mk.color) and r.random() < PALE_YELLOW_SHARE:
+                red = r.uniform(205, 248)
+                mk.color = (red, red - r.uniform(12, 40), r.uniform(100, 155))
+            if mk.style == "double":
+                mk.double_offset = r.uniform(*DOUBLE_SPACING) / 2
 
 
 # --------------------------------------------------------------------------- geometry

@@ -168,6 +168,8 @@ class Marking:
     z_end: float = 120.0
     z_start: float = 0.0
     erased: list[tuple[float, float]] = field(default_factory=list)
+    #: a double line's two lines lie this far (m) either side of ``X``; ``None``: 1.8 half-widths
+    double_offset: float | None = None
 
 
 @dataclass
