@@ -266,17 +266,18 @@ def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", 
         task = progress.add_task("predict", total=None)
 
     pending: list[Frame] = []
-    warm = [fmt not in TIMED_FORMATS]
+    warm = fmt not in TIMED_FORMATS
 
     def flush() -> None:
+        nonlocal warm
         if not pending:
             return
-        if not warm[0]:
+        if not warm:
             # the first forward pays one-off set-up (kernel selection, allocation): on a 2-core CPU it
             # doubled the per-frame time of a 368x640 ENet-SAD to over the 200 ms at which TuSimple's
             # evaluator zeroes a frame, so the recorded time is the steady-state one
             decode_batch(backend, [f.image for f in pending], spline=spline, **decode_options)
-            warm[0] = True
+            warm = True
         t0 = time.perf_counter()
         lanes = decode_batch(backend, [f.image for f in pending], spline=spline, **decode_options)
         per_frame_ms = (time.perf_counter() - t0) * 1000 / len(pending)
