@@ -275,8 +275,9 @@ def predict(backend: Backend, inputs: list[str], out: str, fmt: str = "culane", 
         if not warm:
             # the first forward pays one-off set-up (kernel selection, allocation): on a 2-core CPU it
             # doubled the per-frame time of a 368x640 ENet-SAD to over the 200 ms at which TuSimple's
-            # evaluator zeroes a frame, so the recorded time is the steady-state one
-            decode_batch(backend, [f.image for f in pending], spline=spline, **decode_options)
+            # evaluator zeroes a frame, so the recorded time is the steady-state one (a forward
+            # pass warms the runtime; decoding is numpy and needs no warming)
+            backend.run(preprocess_batch([f.image for f in pending], backend.meta))
             warm = True
         t0 = time.perf_counter()
         lanes = decode_batch(backend, [f.image for f in pending], spline=spline, **decode_options)

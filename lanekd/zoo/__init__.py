@@ -85,6 +85,13 @@ DASHCAM_RANDOMIZE = "hood,lens,camera,photo,blur,noise,jpeg,mount"
 #: rate: at the fast recipe's 0.1x it kept predicting no lanes on some genuine frames (docs/zoo.md).
 FINE_TUNE_OPTIONS: dict[str, Any] = {"lr": 0.1, "warmup_iters": 20, "exist_lr_scale": 1.0}
 
+def fine_tuned(name: str, init: str, description: str, iters: int, **fields: Any) -> ZooRecipe:
+    """An ENet-SAD recipe fine-tuned from entry ``init``: one run of ``iters`` (no restart) with
+    :data:`FINE_TUNE_OPTIONS`; ``fields``: the other :class:`ZooRecipe` fields it changes."""
+    return ZooRecipe(name=name, model="enet-sad", description=description, init=init, iters=iters, restarts=0,
+                     train_options=dict(FINE_TUNE_OPTIONS), **fields)
+
+
 #: Every zoo entry, by name: the one list ``zoo list``, ``zoo train`` and :func:`resolve` read.
 RECIPES: dict[str, ZooRecipe] = {
     r.name: r
@@ -97,45 +104,36 @@ RECIPES: dict[str, ZooRecipe] = {
             # the fast recipe as it stands: progressive resizing in the first run, the existence
             # branch at 0.1x the rate (at 1x its hidden layer died and it returned the prior)
         ),
-        ZooRecipe(
-            name="enet-sad-dashcam",
-            model="enet-sad",
+        fine_tuned(
+            "enet-sad-dashcam",
+            init="enet-sad-synthetic",
             description="ENet-SAD at 144x400, enet-sad-synthetic fine-tuned on 800 synthetic scenes with "
             "every dashcam randomisation (bonnet, lens, camera pose and mounting height, colour, blur, "
             "noise, JPEG)",
-            randomize=DASHCAM_RANDOMIZE,
-            init="enet-sad-synthetic",
             iters=400,
-            restarts=0,
-            train_options=dict(FINE_TUNE_OPTIONS),
+            randomize=DASHCAM_RANDOMIZE,
         ),
-        ZooRecipe(
-            name="enet-sad-dashcam-288x800",
-            model="enet-sad",
+        fine_tuned(
+            "enet-sad-dashcam-288x800",
+            init="enet-sad-dashcam",  # every tensor but the existence head's size-bound layer carries over
             description="ENet-SAD at CULane's full 288x800 input, enet-sad-dashcam fine-tuned at that size "
             "on the same randomised scenes",
+            iters=800,
             size=(288, 800),
             line_width=20,  # the 10 px of 144x400 at twice the width (docs/training.md)
             randomize=DASHCAM_RANDOMIZE,
-            init="enet-sad-dashcam",  # every tensor but the existence head's size-bound layer carries over
-            iters=800,
-            restarts=0,
-            train_options=dict(FINE_TUNE_OPTIONS),
         ),
-        ZooRecipe(
-            name="enet-sad-tusimple",
-            model="enet-sad",
+        fine_tuned(
+            "enet-sad-tusimple",
+            init="enet-sad-dashcam",  # the output and existence layers start fresh (six slots)
             description="ENet-SAD, TuSimple geometry (1280x720 highway frames, six slots) at 368x640, "
             "enet-sad-dashcam fine-tuned on 800 synthetic scenes seen by TuSimple's camera",
+            iters=600,
             layout="tusimple",
             size=(368, 640),
             line_width=16,  # 1/40 of the width, as at 144x400 (docs/training.md)
             # TuSimple's camera shows no bonnet and sits at its own height: no hood, no mount
             randomize="lens,camera,photo,blur,noise,jpeg",
-            init="enet-sad-dashcam",  # the output and existence layers start fresh (six slots)
-            iters=600,
-            restarts=0,
-            train_options=dict(FINE_TUNE_OPTIONS),
         ),
     )
 }
@@ -215,5 +213,5 @@ def resolve(value: str | Path, root: Path | None = None) -> Path:
     return path
 
 
-__all__ = ["RECIPES", "WEIGHTS_DIR", "ZooRecipe", "card_path", "is_zoo_name", "list_entries", "read_card",
-           "resolve", "sha256", "weights_path"]
+__all__ = ["RECIPES", "WEIGHTS_DIR", "ZooRecipe", "card_path", "fine_tuned", "is_zoo_name", "list_entries",
+           "read_card", "resolve", "sha256", "weights_path"]
