@@ -36,12 +36,14 @@ def test_off_is_bit_identical_to_no_randomisation() -> None:
 
 @pytest.mark.parametrize("name", DomainRandomization.names())
 def test_each_option_changes_the_frame_and_only_geometry_moves_lanes(name: str) -> None:
-    plain = render_scene(5, 2, "train", SIZE)
+    seed, index = (3, 28) if name == "inner" else (5, 2)  # scene 28 has an annotated double line
+    plain = render_scene(seed, index, "train", SIZE)
     opts = DomainRandomization.parse(name)
-    out = render_scene(5, 2, "train", SIZE, randomize=opts)
+    out = render_scene(seed, index, "train", SIZE, randomize=opts)
     assert out.image.shape == plain.image.shape and out.image.dtype == np.uint8
-    # `paint` changes only the yellow and double lines, a small part of the frame
-    assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > (0.01 if name == "paint" else 0.5)
+    # `paint` and `inner` change only the yellow and double lines, a small part of the frame
+    small = name in ("paint", "inner")
+    assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > (0.01 if small else 0.5)
     same = len(out.lanes) == len(plain.lanes) and all(
         np.array_equal(x, y) for x, y in zip(out.lanes, plain.lanes, strict=True))
     assert same == (name not in ("lens", "camera", "mount"))
@@ -94,6 +96,40 @@ def test_paint_pales_yellow_lines_and_spreads_double_lines() -> None:
     a = render_scene(4, 11, "train", SIZE, randomize=DomainRandomization(paint=True))
     b = render_scene(4, 11, "train", SIZE)
     assert all(np.array_equal(x, y) for x, y in zip(a.lanes, b.lanes, strict=True))
+
+
+@pytest.mark.parametrize("index", [28, 40, 64, 78])
+def test_inner_puts_a_double_lines_annotation_on_its_inner_line(index: int) -> None:
+    """With `inner` the annotated ego-left boundary (a double yellow line in these scenes) lies on
+    yellow paint; without it, between the two lines (on asphalt, with `paint`'s wide spacing)."""
+    size = (295, 820)
+    yellow = {}
+    for inner in (False, True):
+        s = render_scene(3, index, "train", size, randomize=DomainRandomization(paint=True, inner=inner))
+        lane = s.lanes[s.slots.index(1)]
+        near = lane[(lane[:, 1] > 0.6 * size[0]) & (lane[:, 1] < size[0] - 2)]
+        px = s.image[np.round(near[:, 1]).astype(int), np.round(near[:, 0]).astype(int)].astype(int)
+        yellow[inner] = float(np.median(px[:, 0] - px[:, 2]))  # red minus blue
+    assert yellow[True] > 50 and yellow[False] < 20
+
+
+def test_inner_moves_the_pair_away_from_the_camera() -> None:
+    from lanekd.data.synthetic import sample_scene
+    from lanekd.data.synthetic_domain import randomize_scene
+
+    doubles = 0
+    for index in range(40):
+        sc = sample_scene(np.random.default_rng(index), "normal")
+        randomize_scene(sc, DomainRandomization(inner=True), np.random.default_rng(index))
+        for mk in sc.markings:
+            if mk.style != "double":
+                assert mk.double_shift == 0.0
+                continue
+            doubles += 1
+            lines = (mk.X + mk.double_shift - mk.half_spacing, mk.X + mk.double_shift + mk.half_spacing)
+            inner = min(lines, key=lambda x: abs(x - sc.cam.off))
+            assert inner == pytest.approx(mk.X) and abs(mk.double_shift) > 0
+    assert doubles >= 3
 
 
 def _camera_height(index: int) -> float:

@@ -13,7 +13,8 @@ geometry, paint and lighting are the same with and without randomisation, and a 
 without any option is bit-identical to one written before the options existed.
 
 Two options change the scene before it is drawn instead of the frame (:func:`randomize_scene`):
-``mount``, a lower camera, and ``paint``, the weathered yellow and wide double lines of real roads.
+``mount``, a lower camera, ``paint``, the weathered yellow and wide double lines of real roads, and
+``inner``, CULane's way of annotating a double line on its inner line.
 
 Lanes stay annotated through the bonnet, as CULane annotates them through occlusions.
 """
@@ -60,6 +61,10 @@ class DomainRandomization:
             own yellow is saturated, blue 25-80) and the two lines of a double line 0.25-0.6 m
             apart centre to centre (about 0.5 m on CULane's double yellow centre lines; the
             generator's own are 0.23-0.36 m, nearly touching). A scene option like ``mount``.
+        inner: a double line annotated on its line nearest the ego lane, as CULane annotates
+            them (on the genuine frames the annotation of the double yellow centre line lies on
+            its inner line, within 2 px at rows 360-430), instead of midway between its two lines.
+            It moves the paint, not the annotation, and draws nothing at random. A scene option.
     """
 
     hood: bool = False
@@ -71,6 +76,7 @@ class DomainRandomization:
     jpeg: bool = False
     mount: bool = False
     paint: bool = False
+    inner: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -114,7 +120,8 @@ def _is_yellow(color: tuple[float, float, float]) -> bool:
 
 
 def randomize_scene(scene: Scene, opts: DomainRandomization, rng: np.random.Generator) -> None:
-    """Apply the options that change the scene itself (``mount``, ``paint``) to ``scene``, in place.
+    """Apply the options that change the scene itself (``mount``, ``paint``, ``inner``) to ``scene``,
+    in place.
 
     Called between sampling a scene and drawing it, with a stream of its own, so that the scene's
     other draws (layout, lighting, vehicles) stay the same.
@@ -129,6 +136,11 @@ def randomize_scene(scene: Scene, opts: DomainRandomization, rng: np.random.Gene
                 mk.color = (red, red - r.uniform(12, 40), r.uniform(100, 155))
             if mk.style == "double":
                 mk.double_offset = r.uniform(*DOUBLE_SPACING) / 2
+    if opts.inner:  # after `paint`, which sets the spacing
+        for mk in scene.markings:
+            if mk.style == "double":
+                # the pair moves away from the camera until its inner line lies on the annotation
+                mk.double_shift = mk.half_spacing if mk.X > scene.cam.off else -mk.half_spacing
 
 
 # --------------------------------------------------------------------------- geometry

@@ -390,8 +390,8 @@ def _paint(img: np.ndarray, sc: Scene, rng: np.random.Generator) -> None:
         iv = _painted_intervals(mk, zb)
         if not iv:
             continue
-        d2 = mk.half_width * 1.8 if mk.double_offset is None else mk.double_offset
-        offsets = (-d2, d2) if mk.style == "double" else (0.0,)
+        d2 = mk.half_spacing
+        offsets = (mk.double_shift - d2, mk.double_shift + d2) if mk.style == "double" else (0.0,)
         if mk.style == "dashed":
             a = np.asarray(iv)
             polys = [

@@ -168,8 +168,15 @@ class Marking:
     z_end: float = 120.0
     z_start: float = 0.0
     erased: list[tuple[float, float]] = field(default_factory=list)
-    #: a double line's two lines lie this far (m) either side of ``X``; ``None``: 1.8 half-widths
+    #: a double line's two lines lie this far (m) either side of their centre; ``None``: 1.8 half-widths
     double_offset: float | None = None
+    #: a double line's centre lies at ``X + double_shift`` (the annotation stays at ``X``)
+    double_shift: float = 0.0
+
+    @property
+    def half_spacing(self) -> float:
+        """How far (m) a double line's two lines lie either side of their centre."""
+        return self.half_width * 1.8 if self.double_offset is None else self.double_offset
 
 
 @dataclass
