@@ -36,13 +36,14 @@ def test_off_is_bit_identical_to_no_randomisation() -> None:
 
 @pytest.mark.parametrize("name", DomainRandomization.names())
 def test_each_option_changes_the_frame_and_only_geometry_moves_lanes(name: str) -> None:
-    seed, index = (3, 28) if name == "inner" else (5, 2)  # scene 28 has an annotated double line
+    # scene (3, 28) has an annotated double line; on (5, 10) `centre` paints the ego-left line
+    seed, index = {"inner": (3, 28), "centre": (5, 10)}.get(name, (5, 2))
     plain = render_scene(seed, index, "train", SIZE)
     opts = DomainRandomization.parse(name)
     out = render_scene(seed, index, "train", SIZE, randomize=opts)
     assert out.image.shape == plain.image.shape and out.image.dtype == np.uint8
-    # `paint` and `inner` change only the yellow and double lines, a small part of the frame
-    small = name in ("paint", "inner")
+    # `paint`, `inner` and `centre` change only the yellow and double lines, a small part of the frame
+    small = name in ("paint", "inner", "centre")
     assert np.abs(out.image.astype(int) - plain.image.astype(int)).mean() > (0.01 if small else 0.5)
     same = len(out.lanes) == len(plain.lanes) and all(
         np.array_equal(x, y) for x, y in zip(out.lanes, plain.lanes, strict=True))
@@ -130,6 +131,64 @@ def test_inner_moves_the_pair_away_from_the_camera() -> None:
             inner = min(lines, key=lambda x: abs(x - sc.cam.off))
             assert inner == pytest.approx(mk.X) and abs(mk.double_shift) > 0
     assert doubles >= 3
+
+
+def test_centre_paints_the_ego_left_line_yellow_where_a_lane_lies_beyond_it() -> None:
+    """`centre` turns the ego lane's left line into a double or solid yellow line on about 60 % of
+    the roads with a lane beyond it and no yellow line yet; nothing else in the scene changes,
+    and `paint` draws the same with and without it."""
+    from lanekd.data.synthetic import sample_scene
+    from lanekd.data.synthetic_domain import CENTRE_SHARE, randomize_scene
+
+    def ego_left(sc):  # the line half a lane left of the ego lane's centre
+        return next(i for i, mk in enumerate(sc.markings) if mk.X == pytest.approx(-sc.lane_width / 2))
+
+    applicable = changed = doubles = 0
+    for index in range(200):
+        plain = sample_scene(np.random.default_rng(index), "normal")
+        sc = sample_scene(np.random.default_rng(index), "normal")
+        randomize_scene(sc, DomainRandomization(centre=True), np.random.default_rng(index))
+        ego = ego_left(plain)
+        beyond = any(mk.X == pytest.approx(-1.5 * plain.lane_width) for mk in plain.markings)
+        yellow_before = any(mk.color[0] - mk.color[2] > 60 for mk in plain.markings if mk.X < 0)
+        applicable += beyond and not yellow_before
+        for i, (before, after) in enumerate(zip(plain.markings, sc.markings, strict=True)):
+            if i != ego or after.color == before.color:
+                key = ("style", "color", "X", "slot")
+                assert [getattr(after, k) for k in key] == [getattr(before, k) for k in key]
+                continue
+            changed += 1
+            doubles += after.style == "double"
+            assert beyond and not yellow_before
+            assert after.style in ("double", "solid") and after.color[0] - after.color[2] > 100
+            assert (after.X, after.slot, after.alpha) == (before.X, before.slot, before.alpha)
+        assert sc.vehicles == plain.vehicles and sc.cam.h == plain.cam.h
+    assert applicable >= 60
+    assert abs(changed / applicable - CENTRE_SHARE) < 0.15 and 0.5 < doubles / changed < 0.9
+    # `paint`'s stream is its own: the other lines are repainted the same with `centre` on
+    a = sample_scene(np.random.default_rng(8), "normal")
+    b = sample_scene(np.random.default_rng(8), "normal")
+    randomize_scene(a, DomainRandomization(paint=True), np.random.default_rng(1))
+    randomize_scene(b, DomainRandomization(paint=True, centre=True), np.random.default_rng(1))
+    skip = ego_left(a)
+    assert [mk.color for i, mk in enumerate(a.markings) if i != skip] == [
+        mk.color for i, mk in enumerate(b.markings) if i != skip]
+
+
+def test_centre_with_inner_annotates_the_new_centre_line_on_yellow_paint() -> None:
+    """Rendered: scene (3, 2)'s ego-left line (white) becomes a double yellow line with `centre`;
+    its annotation lies between the two lines without `inner` and on the inner one with it."""
+    size = (295, 820)
+
+    def yellowness(spec: str) -> float:  # median red minus blue on the annotation near the car
+        s = render_scene(3, 2, "train", size, randomize=DomainRandomization.parse(spec))
+        lane = s.lanes[s.slots.index(1)]
+        near = lane[(lane[:, 1] > 0.6 * size[0]) & (lane[:, 1] < size[0] - 2)]
+        px = s.image[np.round(near[:, 1]).astype(int), np.round(near[:, 0]).astype(int)].astype(int)
+        return float(np.median(px[:, 0] - px[:, 2]))
+
+    assert yellowness("centre,inner") > 50
+    assert yellowness("centre") < 15 and yellowness("inner") < 15
 
 
 def _camera_height(index: int) -> float:

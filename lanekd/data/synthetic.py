@@ -46,7 +46,16 @@ from lanekd.data.synthetic_domain import (
     randomize_scene,
 )
 from lanekd.data.synthetic_draw import draw_scene
-from lanekd.data.synthetic_scene import GEOMETRIES, Camera, CameraGeometry, Marking, Scene, Vehicle
+from lanekd.data.synthetic_scene import (
+    DIVIDER_STYLES,
+    GEOMETRIES,
+    Camera,
+    CameraGeometry,
+    Marking,
+    Scene,
+    Vehicle,
+    sample_yellow,
+)
 from lanekd.errors import ConfigError
 from lanekd.utils.io import atomic_path, check_output_dir, write_text_atomic
 
@@ -115,10 +124,6 @@ def _white(rng: np.random.Generator) -> tuple[float, float, float]:
     return (v, v - rng.uniform(0, 6), v - rng.uniform(0, 12))
 
 
-def _yellow(rng: np.random.Generator) -> tuple[float, float, float]:
-    return (rng.uniform(205, 240), rng.uniform(160, 200), rng.uniform(25, 80))
-
-
 def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] = SOURCE_SIZE,
                  geometry: CameraGeometry = GEOMETRIES["culane"]) -> Scene:
     """Draw every geometric and photometric choice of one scene of ``category`` from ``rng``,
@@ -156,7 +161,7 @@ def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] 
         dash, gap = rng.uniform(2, 4), rng.uniform(4, 6)
     else:
         dash, gap = rng.uniform(*geo.dash), rng.uniform(*geo.gap)
-    white, yellow = _white(rng), _yellow(rng)
+    white, yellow = _white(rng), sample_yellow(rng)
 
     markings: list[Marking] = []
     slot_of = geo.slot_of
@@ -166,7 +171,7 @@ def sample_scene(rng: np.random.Generator, category: str, size: tuple[int, int] 
             outer = j == count
             color = white
             if side < 0 and j == divider:
-                style, color = _choice(rng, ["double", "solid", "dashed"], [0.5, 0.35, 0.15]), yellow
+                style, color = _choice(rng, list(DIVIDER_STYLES[0]), list(DIVIDER_STYLES[1])), yellow
             elif outer:
                 style = _choice(rng, ["solid", "none", "dashed"], [0.7, 0.2, 0.1])
                 if side < 0 and rng.random() < geo.left_edge_yellow:

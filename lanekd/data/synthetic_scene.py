@@ -148,6 +148,15 @@ class Camera:
         return float(self.depth_of_row(self.H))
 
 
+#: Styles of a yellow line that separates oncoming traffic (a divider) and their shares.
+DIVIDER_STYLES: tuple[tuple[str, ...], tuple[float, ...]] = (("double", "solid", "dashed"), (0.5, 0.35, 0.15))
+
+
+def sample_yellow(rng: np.random.Generator) -> tuple[float, float, float]:
+    """RGB of the generator's (saturated) yellow paint."""
+    return (rng.uniform(205, 240), rng.uniform(160, 200), rng.uniform(25, 80))
+
+
 @dataclass
 class Marking:
     """One painted (or deliberately unpainted) longitudinal line.
