@@ -33,6 +33,7 @@ from lanekd.engine import (
     train,
     weighted_cross_entropy,
 )
+from lanekd.engine.checkpoint import save_checkpoint
 from lanekd.errors import ConfigError, LaneKDError
 from lanekd.models.output import LaneOutput
 
@@ -332,9 +333,14 @@ def test_resume_is_bit_identical(tmp_path):
     with pytest.raises(TrainingInterrupted) as ei:
         run_tiny(tmp_path / "part", iters=10, hooks=[_StopAt(4)])
     assert ei.value.exit_code == 130
-    assert read_checkpoint(tmp_path / "part" / "last.pt")["iteration"] == 4
+    part = read_checkpoint(tmp_path / "part" / "last.pt")
+    assert part["iteration"] == 4 and part["train_seconds"] > 0
+    # the training time carries over a resume: pretend the first part took 1000 s
+    save_checkpoint(tmp_path / "part" / "last.pt", {**part, "train_seconds": 1000.0})
     res = run_tiny(tmp_path / "part", iters=10, resume=True)
     assert res.iterations == 10
+    assert 1000.0 < res.train_seconds < 1000.0 + res.elapsed_s
+    assert full.train_seconds <= full.elapsed_s
     a = read_checkpoint(full.last_checkpoint)["model"]
     b = read_checkpoint(res.last_checkpoint)["model"]
     for k in a:

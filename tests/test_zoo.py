@@ -110,9 +110,17 @@ def test_zoo_train_tiny_recipe_writes_verified_weights_and_card(tmp_path, monkey
     # the card records the options the stage resolved (the machine picks the precision)
     opts = card["stages"][0]["options"]
     assert opts["recipe"] == "fast" and opts["exist_lr_scale"] == 0.1 and opts["amp"] in ("bf16", "off")
-    # a second call resumes from the finished work folder: same weights
+    # every step's time, in the card's wall time
+    steps = {"train scenes", "train prepare", "val scenes", "val prepare", "run0 train", "run1 train"}
+    assert set(card["timings"]) == steps and card["wall_seconds"] >= sum(card["timings"].values()) > 0
+    # a second call resumes from the finished work folder: same weights, and the steps it reused
+    # still count in its wall time
     code, out2, _ = cli("zoo", "train", "tiny", "--out", tmp_path / "z", "--workers", "0", "--json")
-    assert code == 0 and json.loads(out2)["sha256"] == card["sha256"]
+    card2 = json.loads(out2)
+    assert code == 0 and card2["sha256"] == card["sha256"]
+    assert card2["timings"].keys() == card["timings"].keys() and card2["timings"]["train scenes"] == card[
+        "timings"]["train scenes"]
+    assert card2["wall_seconds"] >= sum(card["timings"].values()) - 1.0
 
 
 #: Of the genuine CULane frames that have lanes, the share on which an entry must find one: the

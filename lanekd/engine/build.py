@@ -62,6 +62,7 @@ class TrainResult:
     last_checkpoint: str | None
     best_checkpoint: str | None
     elapsed_s: float
+    train_seconds: float
     img_s: float
     losses: dict[str, float]
 
@@ -269,6 +270,7 @@ def run(ctx: RunContext) -> TrainResult:
         lr=lr,
         loss_total=store.losses.get("loss_total"),
         elapsed_s=elapsed,
+        train_seconds=trainer.train_seconds,
         img_s=(trainer.iter - start_iter) * cfg.batch_size / max(elapsed, 1e-9),
         losses=dict(store.losses),
         **results,

@@ -15,6 +15,7 @@ import math
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,8 @@ class Trainer:
         for h in hooks:
             self.register_hook(h)
         self.iter = 0
+        self.seconds_before = 0.0  # time spent in train() before a resume, read from the checkpoint
+        self._started: float | None = None
         self.stop_signal: int | None = None
         self._need_features = any(getattr(d, "student_features", ()) for d in self.distillers) or bool(
             self.distillers
@@ -183,6 +186,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "distillers": [d.state_dict() for d in self.distillers],
             "iteration": self.iter,
+            "train_seconds": self.train_seconds,
             "rng": rng_state(self.loader_generator),
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
         }
@@ -196,6 +200,7 @@ class Trainer:
         for d, s in zip(self.distillers, ckpt.get("distillers", []), strict=False):
             d.load_state_dict(s)
         self.iter = int(ckpt["iteration"])
+        self.seconds_before = float(ckpt.get("train_seconds") or 0.0)  # absent before it was recorded
         for h in self.hooks:
             s = ckpt.get("hooks", {}).get(type(h).__name__)
             if s:
@@ -211,9 +216,24 @@ class Trainer:
         save_checkpoint(path, state)
 
     # --- the loop
+    @property
+    def train_seconds(self) -> float:
+        """Seconds spent in :meth:`train` on this run, summed over resumes (up to the checkpoint each
+        resume started from: the time between a run's last checkpoint and its interruption is lost
+        with its iterations)."""
+        now = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self.seconds_before + now
+
     def train(self) -> None:
         """Run to ``max_iter``; every hook then gets ``after_train``, or ``on_interrupt`` when the
         loop stops early (see :class:`~lanekd.engine.hooks.HookBase`)."""
+        self._started = time.perf_counter()
+        try:
+            self._train()
+        finally:  # the clock stops with the loop
+            self.seconds_before, self._started = self.train_seconds, None
+
+    def _train(self) -> None:
         for h in self.hooks:
             h.before_train()
         try:

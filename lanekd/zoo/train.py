@@ -35,9 +35,10 @@ def scenes_root(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int) ->
 
 
 def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int, line_width: int | None,
-                   workers: int) -> Path:
+                   workers: int, timings: dict[str, float] | None = None) -> Path:
     """Scenes of ``split`` written in the recipe's layout, then prepared (both steps skipped when
-    already complete)."""
+    already complete); ``timings`` gets the seconds of each step that ran (``"<split> scenes"``,
+    ``"<split> prepare"``)."""
     from lanekd.data.h5 import read_attrs
     from lanekd.data.prepare import prepare_dataset
     from lanekd.data.synthetic import SYNTHETIC_LAYOUT_WRITERS, written_scenes
@@ -54,10 +55,15 @@ def prepared_split(recipe: ZooRecipe, work: Path, split: str, n: int, seed: int,
             return out
     except OSError:
         pass
+    timings = {} if timings is None else timings
     if written_scenes(recipe.layout, root, split) != n:
+        t = time.perf_counter()
         SYNTHETIC_LAYOUT_WRITERS[recipe.layout](root, n, seed=seed, split=split, randomize=randomize)
+        timings[f"{split} scenes"] = time.perf_counter() - t
+    t = time.perf_counter()
     prepare_dataset(recipe.layout, out, root=root, split=split, size=recipe.size, workers=workers,
                     quiet=True, line_width=line_width)
+    timings[f"{split} prepare"] = time.perf_counter() - t
     return out
 
 
@@ -113,10 +119,15 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     work = Path(work_dir) if work_dir is not None else out / f".work-{name}"
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    # the seconds of every step, kept in the work folder: a step reused from an earlier (or
+    # interrupted) invocation still counts in the card's wall time
+    ledger = work / "timings.json"
+    timings: dict[str, float] = json.loads(ledger.read_text()) if ledger.is_file() else {}
     train_h5 = prepared_split(recipe, work, "train", recipe.n_train, recipe.train_seed, recipe.line_width,
-                              workers)
-    val_h5 = prepared_split(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers)
+                              workers, timings)
+    write_json_atomic(ledger, timings)
+    val_h5 = prepared_split(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers, timings)
+    write_json_atomic(ledger, timings)
     init: Path | None = None
     elapsed = 0.0
     first_init = recipe.init  # a zoo name or a file; TrainConfig.init resolves and verifies it
@@ -136,13 +147,18 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
             )
             write_json_atomic(done, train(cfg).to_dict())
         res = json.loads(done.read_text())
-        elapsed += float(res.get("elapsed_s") or 0.0)
+        # train_seconds sums the run's resumes; runs finished before it was recorded have elapsed_s
+        seconds = float(res.get("train_seconds") or res.get("elapsed_s") or 0.0)
+        elapsed += seconds
+        timings[f"{run.name} train"] = seconds
+        write_json_atomic(ledger, timings)
         stages.append({"run": run.name, "iterations": recipe.iters,
                        "selected_iteration": res.get("best_iter"), "val_f1": res.get("best_value"),
                        "init": init.parent.name if init else first_init,
                        "options": resolved_options(run)})
         init = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
     best = init
+    t_score = time.perf_counter()
     ckpt = read_checkpoint(best)
     target = weights_path(name, out)
     save_checkpoint(target, model_only(ckpt))
@@ -167,7 +183,9 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
         "stages": stages,
         "scores": {"held_out_synthetic": held_out},
         "train_seconds": elapsed,
-        "wall_seconds": time.perf_counter() - t0,
+        # every step of the entry, over all invocations of `zoo train` (`timings`), plus this scoring
+        "wall_seconds": sum(timings.values()) + time.perf_counter() - t_score,
+        "timings": {k: round(v, 1) for k, v in timings.items()},
         "sha256": sha256(target),
         "size_bytes": target.stat().st_size,
         "software": {"torch": torch.__version__, "python": platform.python_version(),
