@@ -99,19 +99,20 @@ def test_paint_pales_yellow_lines_and_spreads_double_lines() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(a.lanes, b.lanes, strict=True))
 
 
+def _ego_left_yellowness(seed: int, index: int, spec: str, size: tuple[int, int] = (295, 820)) -> float:
+    """Median red minus blue of the rendered pixels under the ego-left annotation near the car."""
+    s = render_scene(seed, index, "train", size, randomize=DomainRandomization.parse(spec))
+    lane = s.lanes[s.slots.index(1)]
+    near = lane[(lane[:, 1] > 0.6 * size[0]) & (lane[:, 1] < size[0] - 2)]
+    px = s.image[np.round(near[:, 1]).astype(int), np.round(near[:, 0]).astype(int)].astype(int)
+    return float(np.median(px[:, 0] - px[:, 2]))
+
+
 @pytest.mark.parametrize("index", [28, 40, 64, 78])
 def test_inner_puts_a_double_lines_annotation_on_its_inner_line(index: int) -> None:
     """With `inner` the annotated ego-left boundary (a double yellow line in these scenes) lies on
     yellow paint; without it, between the two lines (on asphalt, with `paint`'s wide spacing)."""
-    size = (295, 820)
-    yellow = {}
-    for inner in (False, True):
-        s = render_scene(3, index, "train", size, randomize=DomainRandomization(paint=True, inner=inner))
-        lane = s.lanes[s.slots.index(1)]
-        near = lane[(lane[:, 1] > 0.6 * size[0]) & (lane[:, 1] < size[0] - 2)]
-        px = s.image[np.round(near[:, 1]).astype(int), np.round(near[:, 0]).astype(int)].astype(int)
-        yellow[inner] = float(np.median(px[:, 0] - px[:, 2]))  # red minus blue
-    assert yellow[True] > 50 and yellow[False] < 20
+    assert _ego_left_yellowness(3, index, "paint,inner") > 50 and _ego_left_yellowness(3, index, "paint") < 20
 
 
 def test_inner_moves_the_pair_away_from_the_camera() -> None:
@@ -178,17 +179,8 @@ def test_centre_paints_the_ego_left_line_yellow_where_a_lane_lies_beyond_it() ->
 def test_centre_with_inner_annotates_the_new_centre_line_on_yellow_paint() -> None:
     """Rendered: scene (3, 2)'s ego-left line (white) becomes a double yellow line with `centre`;
     its annotation lies between the two lines without `inner` and on the inner one with it."""
-    size = (295, 820)
-
-    def yellowness(spec: str) -> float:  # median red minus blue on the annotation near the car
-        s = render_scene(3, 2, "train", size, randomize=DomainRandomization.parse(spec))
-        lane = s.lanes[s.slots.index(1)]
-        near = lane[(lane[:, 1] > 0.6 * size[0]) & (lane[:, 1] < size[0] - 2)]
-        px = s.image[np.round(near[:, 1]).astype(int), np.round(near[:, 0]).astype(int)].astype(int)
-        return float(np.median(px[:, 0] - px[:, 2]))
-
-    assert yellowness("centre,inner") > 50
-    assert yellowness("centre") < 15 and yellowness("inner") < 15
+    assert _ego_left_yellowness(3, 2, "centre,inner") > 50
+    assert _ego_left_yellowness(3, 2, "centre") < 15 and _ego_left_yellowness(3, 2, "inner") < 15
 
 
 def _camera_height(index: int) -> float:

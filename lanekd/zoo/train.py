@@ -129,7 +129,6 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
     val_h5 = prepared_split(recipe, work, "val", recipe.n_val, recipe.val_seed, None, workers, timings)
     write_json_atomic(ledger, timings)
     init: Path | None = None
-    elapsed = 0.0
     first_init = recipe.init  # a zoo name or a file; TrainConfig.init resolves and verifies it
     stages: list[dict[str, Any]] = []
     for stage in range(recipe.restarts + 1):
@@ -148,9 +147,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
             write_json_atomic(done, train(cfg).to_dict())
         res = json.loads(done.read_text())
         # train_seconds sums the run's resumes; runs finished before it was recorded have elapsed_s
-        seconds = float(res.get("train_seconds") or res.get("elapsed_s") or 0.0)
-        elapsed += seconds
-        timings[f"{run.name} train"] = seconds
+        timings[f"{run.name} train"] = float(res.get("train_seconds") or res.get("elapsed_s") or 0.0)
         write_json_atomic(ledger, timings)
         stages.append({"run": run.name, "iterations": recipe.iters,
                        "selected_iteration": res.get("best_iter"), "val_f1": res.get("best_value"),
@@ -182,7 +179,7 @@ def train_entry(name: str, out_dir: str | Path | None = None, work_dir: str | Pa
         "iteration": int(ckpt.get("iteration") or 0),
         "stages": stages,
         "scores": {"held_out_synthetic": held_out},
-        "train_seconds": elapsed,
+        "train_seconds": sum(timings[f"{s['run']} train"] for s in stages),
         # every step of the entry, over all invocations of `zoo train` (`timings`), plus this scoring
         "wall_seconds": sum(timings.values()) + time.perf_counter() - t_score,
         "timings": {k: round(v, 1) for k, v in timings.items()},
